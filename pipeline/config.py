@@ -1,0 +1,232 @@
+"""Pipeline settings: dataclasses loaded from YAML, checked before anything runs.
+
+Two layers of configuration: these pipeline settings, and the model's own `EncoderConfig`
+(models/encoder_config.py) named here by preset. Loading rejects unknown keys and wrong types with a
+message that names the key (`pretraining.batch_size: expected int, got str`), and input paths that
+do not exist, so a typo fails in a second rather than an hour into a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import types
+import typing
+from typing import Any, Optional
+
+import yaml
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIGS_DIR = REPO_ROOT / "configs"
+DEFAULT_CONFIG = CONFIGS_DIR / "demo.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
+@dataclasses.dataclass
+class CorpusConfig:
+    """One input corpus for the ingestion component."""
+
+    format: str = "chatterbot"
+    # Files or folders; relative paths are resolved against the config file's folder.
+    # `{SPAN}` in a path marks span-numbered inputs (the newest span is ingested).
+    inputs: list[str] = dataclasses.field(default_factory=list)
+    max_chars: int = 20000
+    max_reject_ratio: float = 0.05
+
+
+@dataclasses.dataclass
+class VocabularyConfig:
+    vocab_size: int = 8000
+    smoothing: float = 0.7
+    lower_case: bool = False
+    num_unused: int = 100
+    max_characters: int = 5000
+
+
+@dataclasses.dataclass
+class PretrainingExamplesConfig:
+    max_seq_length: int = 128
+    short_seq_prob: float = 0.1
+    dupe_factor: int = 10
+    smoothing: float = 0.7
+    random_next_prob: float = 0.5
+    seed: int = 12345
+
+
+@dataclasses.dataclass
+class PretrainingConfig:
+    preset: str = "tiny"
+    train_steps: int = 1000
+    eval_steps: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    checkpoint_every: int = 500
+    mask_rate: float = 0.15
+    max_predictions: int = 20
+    whole_word_masking: bool = False
+    # "auto" turns bfloat16 / XLA on where the hardware supports them.
+    mixed_precision: str = "auto"
+    jit_compile: str = "auto"
+    tpu: Optional[str] = None
+
+
+@dataclasses.dataclass
+class FinetuningConfig:
+    train_languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
+    max_seq_length: int = 128
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    epochs: int = 3
+    dropout: float = 0.1
+    early_stopping_patience: int = 2
+    # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
+    # of the encoder this pipeline pretrained.
+    pretrained_preset_dir: Optional[str] = None
+    random_init: bool = False
+    shuffle_labels: bool = False
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    min_accuracy: float = 0.0
+    # No language may lose more than this (absolute accuracy, 0.05 = 5 points) against the
+    # latest blessed model.
+    max_language_drop: float = 0.05
+
+
+@dataclasses.dataclass
+class PushConfig:
+    serving_dir: str = "serving"
+    model_name: str = "mbert_classifier"
+
+
+@dataclasses.dataclass
+class VertexConfig:
+    project: Optional[str] = None
+    region: str = "us-central1"
+    image: Optional[str] = None
+    pipeline_root: Optional[str] = None
+    # Beam arguments for the Beam stages on Vertex (e.g. --runner=DataflowRunner ...).
+    beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
+    # Resources of the two Trainer steps (Vertex schedules a matching machine).
+    trainer_cpu_limit: float = 8.0
+    trainer_memory_gib: float = 30.0
+    trainer_accelerator_type: Optional[str] = None  # e.g. NVIDIA_TESLA_A100, TPU_V3
+    trainer_accelerator_count: int = 0
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    pipeline_name: str = "mbert"
+    pretraining_corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
+    labelled_data: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
+    vocabulary: VocabularyConfig = dataclasses.field(default_factory=VocabularyConfig)
+    pretraining_examples: PretrainingExamplesConfig = dataclasses.field(
+        default_factory=PretrainingExamplesConfig)
+    pretraining: PretrainingConfig = dataclasses.field(default_factory=PretrainingConfig)
+    finetuning: FinetuningConfig = dataclasses.field(default_factory=FinetuningConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    push: PushConfig = dataclasses.field(default_factory=PushConfig)
+    vertex: VertexConfig = dataclasses.field(default_factory=VertexConfig)
+    # Beam arguments for local runs; the runner adds multi-process DirectRunner defaults.
+    beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
+    # Which stages run: "ingestion" stops after statistics/schema/validation.
+    stages: str = "all"
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    """Returns value converted to annotation, or raises ConfigError naming key."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _check_type(value, inner, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        (inner,) = typing.get_args(annotation)
+        return [_check_type(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return _from_dict(annotation, value, prefix=f"{key}.")
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}")
+    if not isinstance(value, annotation):
+        raise ConfigError(
+            f"{key}: expected {annotation.__name__}, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def _from_dict(cls: type, data: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]} (known keys under "
+            f"{prefix.rstrip('.') or 'the top level'}: {', '.join(sorted(names))})")
+    values = {k: _check_type(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    return cls(**values)
+
+
+def config_from_dict(data: dict, base_dir: pathlib.Path | str = ".") -> PipelineConfig:
+    """Builds a PipelineConfig from a mapping; relative input paths resolve against base_dir."""
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a mapping at the top level")
+    config = _from_dict(PipelineConfig, data)
+    base = pathlib.Path(base_dir)
+    for section in ("pretraining_corpus", "labelled_data"):
+        corpus = getattr(config, section)
+        corpus.inputs = [str((base / p).resolve()) if not _is_remote(p) else p
+                         for p in corpus.inputs]
+    return config
+
+
+def load_config(path: pathlib.Path | str = DEFAULT_CONFIG) -> PipelineConfig:
+    """Reads a YAML config; relative paths inside it are relative to the file."""
+    path = pathlib.Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+    try:
+        return config_from_dict(data, base_dir=path.parent)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def check_inputs_exist(config: PipelineConfig) -> None:
+    """Raises ConfigError naming the key of the first local input that does not exist."""
+    for section in ("pretraining_corpus", "labelled_data"):
+        for i, path in enumerate(getattr(config, section).inputs):
+            if _is_remote(path) or "{SPAN}" in path:
+                continue
+            if not pathlib.Path(path).exists():
+                raise ConfigError(f"{section}.inputs[{i}]: path does not exist: {path}")
+    preset_dir = config.finetuning.pretrained_preset_dir
+    if preset_dir and not _is_remote(preset_dir) and not pathlib.Path(preset_dir).exists():
+        raise ConfigError(f"finetuning.pretrained_preset_dir: path does not exist: {preset_dir}")
+
+
+def config_to_dict(config: PipelineConfig) -> dict:
+    return dataclasses.asdict(config)

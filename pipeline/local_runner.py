@@ -1,0 +1,110 @@
+"""`mbert run`: the pipeline on this machine (LocalDagRunner, SQLite ML Metadata, Beam DirectRunner).
+
+Output layout under --output (default outputs/<pipeline_name>):
+  tfx/               pipeline root: every component's artifacts
+  metadata.sqlite    ML Metadata: executions, artifacts, lineage (what caching reads)
+  serving/           pushed models in TF Serving's layout + models.config
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import sys
+import time
+import warnings
+
+import click
+
+from pipeline.config import DEFAULT_CONFIG, REPO_ROOT, check_inputs_exist, load_config
+
+# Beam's DirectRunner with one worker process per core (0 = as many as there are cores).
+LOCAL_BEAM_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+
+
+def quiet_logs(verbose: bool) -> None:
+    """Keeps TensorFlow, absl and Beam from flooding the terminal unless asked to."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore")
+    for name in ("absl", "apache_beam", "tensorflow", "tfx", "ml_metadata", "root"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    progress = logging.getLogger("absl")
+    progress.addHandler(_ComponentProgressHandler())
+
+
+class _ComponentProgressHandler(logging.Handler):
+    """Prints one line when a TFX component starts or finishes, whatever the log level."""
+
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self._started: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Component ") and message.endswith(" is running."):
+            name = message[len("Component "):-len(" is running.")]
+            self._started[name] = time.monotonic()
+            click.echo(f"▶ {name} ...", err=True)
+        elif message.startswith("Component ") and message.endswith(" is finished."):
+            name = message[len("Component "):-len(" is finished.")]
+            seconds = time.monotonic() - self._started.get(name, time.monotonic())
+            click.echo(f"✓ {name} ({seconds:.0f} s)", err=True)
+
+
+def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str) -> dict:
+    """Runs the pipeline locally and returns the resolved paths."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import PipelinePaths, create_pipeline
+
+    config = load_config(config_path)
+    check_inputs_exist(config)
+    output_dir = pathlib.Path(output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    serving_dir = pathlib.Path(config.push.serving_dir)
+    if not serving_dir.is_absolute():
+        serving_dir = output_dir / serving_dir
+    paths = PipelinePaths(
+        pipeline_root=str(output_dir / "tfx"),
+        metadata_path=str(output_dir / "metadata.sqlite"),
+        serving_dir=str(serving_dir),
+    )
+    beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, paths, beam_args))
+    return {"config": config, "paths": paths}
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=str(DEFAULT_CONFIG),
+              show_default=True, help="Pipeline settings (YAML).")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="Where artifacts, ML Metadata and pushed models go [outputs/<pipeline_name>].")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow, TFX and Beam logs.")
+def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
+    """Run the whole pipeline locally (LocalDagRunner, SQLite metadata, Beam DirectRunner)."""
+    from pipeline.config import ConfigError
+
+    quiet_logs(verbose)
+    try:
+        config = load_config(config_path)
+        check_inputs_exist(config)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    output_dir = output_dir or str(REPO_ROOT / "outputs" / config.pipeline_name)
+    started = time.monotonic()
+    result = run_pipeline(config_path, output_dir)
+    click.echo(f"pipeline {config.pipeline_name} finished in {time.monotonic() - started:.0f} s")
+    click.echo(f"artifacts: {result['paths'].pipeline_root}")
+    click.echo(f"ML Metadata: {result['paths'].metadata_path}")
+    from pipeline.summary import print_run_summary
+    print_run_summary(result["config"], result["paths"])
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,49 @@
+"""Reading a local run back from ML Metadata: executions per component and their latest outputs."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _node_executions(store, pipeline_name: str, component_id: str):
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{component_id}")
+    if context is None:
+        return []
+    return sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+
+
+def execution_states(metadata_path: str, pipeline_name: str, component_id: str) -> list[str]:
+    """States of a component's executions, oldest first: e.g. ["COMPLETE", "CACHED"]."""
+    store = _store(metadata_path)
+    return [_STATES[e.last_known_state] for e in _node_executions(store, pipeline_name, component_id)]
+
+
+def latest_output_uri(metadata_path: str, pipeline_name: str, component_id: str,
+                      output_key: str) -> Optional[str]:
+    """The URI of the newest artifact a component wrote (or reused from cache) under output_key."""
+    store = _store(metadata_path)
+    executions = _node_executions(store, pipeline_name, component_id)
+    if not executions:
+        return None
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    artifact_ids = [
+        ev.artifact_id for ev in events
+        if ev.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+        and ev.path.steps and ev.path.steps[0].key == output_key
+    ]
+    if not artifact_ids:
+        return None
+    (artifact,) = store.get_artifacts_by_id([max(artifact_ids)])
+    return artifact.uri
