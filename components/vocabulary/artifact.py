@@ -1,0 +1,9 @@
+"""The Vocabulary artifact type (contract 2): vocab.txt, tokenizer.json, vocab_stats.json."""
+
+from tfx.types.artifact import Artifact
+
+
+class Vocabulary(Artifact):
+    """A WordPiece vocabulary and its tokenizer settings, files at the artifact uri root."""
+
+    TYPE_NAME = "Vocabulary"

@@ -1,0 +1,435 @@
+"""The vocabulary pipeline in Apache Beam: word counts, smoothing, learning rounds, files.
+
+Every step that touches data is a Beam transform over shards, so the same graph runs on the
+DirectRunner here and on Dataflow, Flink or Spark with `beam_pipeline_args`:
+
+  (language, text) --CountWords--> ((language, bucket), {word: count})      per-bundle counters
+      --SmoothedWordTable--> (bucket, {word: (raw, weighted)})               side input: totals
+      --alphabet--> singleton list of character tokens
+      round r: (bucket, words) --count_candidates--> ((suffix?, part), {maximal string: count})
+               --CombinePerKey--> prefix_levels (numpy, per part) --> select (numpy, global)
+      --> vocab.txt, tokenizer.json, vocab_stats.json (written from the pipeline itself, so a
+          remote runner needs no result back in the driver).
+
+Words are sharded by a stable hash (crc32; Python's `hash` is salted per process), so a word's
+counts from every worker meet in one shard. Bundles pre-aggregate in memory (`Counter` per
+bundle, emitted at `finish_bundle`): the shuffle then carries distinct words, not occurrences.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import zlib
+from typing import Iterable, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
+
+from components.vocabulary import basic_tokenizer, learner
+from components.vocabulary.wordpiece import SUFFIX, max_bytes_per_word
+
+_NORMALIZE_BATCH = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabParams:
+    """Everything that shapes the vocabulary; the component's and the CLI's parameters.
+
+    Attributes:
+      vocab_size: tokens wanted in vocab.txt, reserved ones included.
+      smoothing: language smoothing exponent (M-BERT: 0.7; 1 = none, 0 = equal shares).
+      lower_case: uncased vocabulary (lower case, NFD, accents stripped); cased by default.
+      num_unused: `[unusedN]` tokens after the five special ones.
+      max_characters: cap on distinct characters in the alphabet.
+      min_char_count: occurrences a character needs to enter the alphabet.
+      min_token_count: lowest (smoothed) count a learned token may have.
+      max_token_chars: longest learned token in characters.
+      max_chars_per_word: longest word always tokenised (see `wordpiece.max_bytes_per_word`).
+      num_rounds: learning rounds (each re-splits every word with the current vocabulary).
+      num_shards: word-table and candidate shards (parallelism of the Beam steps).
+    """
+
+    vocab_size: int = 8000
+    smoothing: float = 0.7
+    lower_case: bool = False
+    num_unused: int = 100
+    max_characters: int = 5000
+    min_char_count: int = 1
+    min_token_count: float = 2.0
+    max_token_chars: int = 24
+    max_chars_per_word: int = 200
+    num_rounds: int = 3
+    num_shards: int = 16
+
+    def validate(self) -> None:
+        checks = {
+            "vocab_size": self.vocab_size > 0, "num_unused": self.num_unused >= 0,
+            "max_characters": self.max_characters > 0, "min_char_count": self.min_char_count >= 1,
+            "min_token_count": self.min_token_count > 0, "max_token_chars": self.max_token_chars >= 2,
+            "max_chars_per_word": self.max_chars_per_word >= 1, "num_rounds": self.num_rounds >= 1,
+            "num_shards": self.num_shards >= 1, "smoothing": 0.0 <= self.smoothing <= 1.0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise learner.VocabularyError(f"invalid vocabulary parameter {key}={getattr(self, key)!r}")
+        if self.vocab_size < len(learner.SPECIAL_TOKENS) + self.num_unused + 1:
+            raise learner.VocabularyError(
+                f"vocab_size={self.vocab_size} is smaller than the {len(learner.SPECIAL_TOKENS)} "
+                f"special tokens plus num_unused={self.num_unused} plus one character")
+
+
+def tokenizer_settings(params: VocabParams, vocab_size: int) -> dict:
+    """tokenizer.json (contract 2): every setting the tokenizer needs to split as the learner."""
+    return {
+        "lower_case": params.lower_case,
+        "strip_accents": params.lower_case,  # TF Text's normalizer does both or neither
+        "split_cjk": True,
+        "suffix_indicator": SUFFIX,
+        "max_chars_per_word": params.max_chars_per_word,
+        "unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+        "reserved_tokens": learner.reserved_tokens(params.num_unused),
+        "vocab_size": vocab_size,
+    }
+
+
+def _bucket(word: str, num_shards: int) -> int:
+    return zlib.crc32(word.encode("utf-8")) % num_shards
+
+
+class _CountWordsFn(beam.DoFn):
+    """(language, text) -> ((language, bucket), Counter of words), one per bundle and key."""
+
+    def __init__(self, lower_case: bool, num_shards: int):
+        self._lower_case = lower_case
+        self._num_shards = num_shards
+
+    def start_bundle(self):
+        self._counts: dict = collections.defaultdict(collections.Counter)
+        self._pending: list = []
+
+    def _add(self, language: str, normalized: str) -> None:
+        self._counts[language].update(basic_tokenizer.split_words(normalized))
+
+    def _flush(self) -> None:
+        if self._pending:
+            texts = basic_tokenizer.normalize_batch([t for _, t in self._pending], lower_case=True)
+            for (language, _), text in zip(self._pending, texts):
+                self._add(language, text)
+            self._pending = []
+
+    def process(self, element):
+        language, text = element
+        if self._lower_case:
+            self._pending.append((language, text))
+            if len(self._pending) >= _NORMALIZE_BATCH:
+                self._flush()
+        else:
+            self._add(language, basic_tokenizer.clean_text(text))
+
+    def finish_bundle(self):
+        self._flush()
+        for language, counter in self._counts.items():
+            shards: dict = collections.defaultdict(dict)
+            for word, count in counter.items():
+                shards[_bucket(word, self._num_shards)][word] = count
+            for bucket, words in shards.items():
+                yield GlobalWindows.windowed_value(((language, bucket), words))
+        self._counts = collections.defaultdict(collections.Counter)
+
+
+class _MergeCountsFn(beam.CombineFn):
+    """Sums {key: number} dictionaries."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, accumulator, element):
+        if not accumulator:
+            return dict(element)
+        get = accumulator.get
+        for key, value in element.items():
+            accumulator[key] = get(key, 0) + value
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        out = dict(next(accumulators, {}))
+        for acc in accumulators:
+            out = self.add_input(out, acc)
+        return out
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class _MergePairsFn(beam.CombineFn):
+    """Sums {word: (raw, weighted)} dictionaries."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, accumulator, element):
+        for key, (raw, weighted) in element.items():
+            old = accumulator.get(key)
+            accumulator[key] = (raw, weighted) if old is None else (old[0] + raw, old[1] + weighted)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        out = {}
+        for acc in accumulators:
+            out = self.add_input(out, acc)
+        return out
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class CountWords(beam.PTransform):
+    """(language, text) -> ((language, bucket), {word: count}): basic-tokenised word counts."""
+
+    def __init__(self, lower_case: bool, num_shards: int):
+        super().__init__()
+        self._lower_case = lower_case
+        self._num_shards = num_shards
+
+    def expand(self, lines):
+        return (lines
+                | "Tokenize" >> beam.ParDo(_CountWordsFn(self._lower_case, self._num_shards))
+                | "Sum" >> beam.CombinePerKey(_MergeCountsFn()))
+
+
+def _weighted_shard(element, totals: dict, exponent: float):
+    (language, bucket), words = element
+    weight = learner.smoothing_weights(totals, exponent).get(language, 1.0)
+    yield bucket, {word: (count, count * weight) for word, count in words.items()}
+
+
+def _check_alphabet(char_counts: dict, params: VocabParams) -> list[str]:
+    if not char_counts:
+        raise learner.VocabularyError(
+            "empty corpus: the train split has no words (no text, or only white space and "
+            "control characters)")
+    alphabet = learner.alphabet_tokens(char_counts, params.min_char_count, params.max_characters)
+    if not alphabet:
+        raise learner.VocabularyError(
+            f"no character occurs min_char_count={params.min_char_count} times in the train split: "
+            f"every word would be [UNK]; lower min_char_count or add text")
+    reserved = len(learner.reserved_tokens(params.num_unused))
+    if params.vocab_size < reserved + len(alphabet):
+        raise learner.VocabularyError(
+            f"vocab_size={params.vocab_size} is smaller than the alphabet ({len(alphabet)} character "
+            f"tokens) plus the reserved tokens ({reserved}); raise vocab_size or lower "
+            f"max_characters={params.max_characters}")
+    return alphabet
+
+
+class _Prepared:
+    """A token list as a set plus its longest token, built once per side input value."""
+
+    def __init__(self, tokens: Iterable[str]):
+        self.tokens = frozenset(tokens)
+        self.longest = learner.max_piece_chars(self.tokens)
+
+
+def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, params: VocabParams):
+    """One word shard -> ((is_suffix, part), {maximal string: count}) for one learning round."""
+    _, words = element
+    initial, suffix = learner.count_candidates(
+        ((w, c[1]) for w, c in words.items()), vocab.tokens if vocab is not None else None,
+        alphabet.tokens, params.max_token_chars, max_bytes_per_word(params.max_chars_per_word),
+        vocab.longest if vocab is not None else 1)
+    # Parts by first character: all prefixes of a string share it, so each part's prefix
+    # counting (prefix_levels) is independent and runs in parallel.
+    for is_suffix, table in ((False, initial), (True, suffix)):
+        parts: dict = collections.defaultdict(dict)
+        for key, count in table.items():
+            parts[zlib.crc32(key[0].encode("utf-8")) % params.num_shards][key] = count
+        for part, maximal in parts.items():
+            yield (is_suffix, part), maximal
+
+
+def _select(levels_list: list, alphabet: list, params: VocabParams) -> list[str]:
+    table = learner.CandidateTable.from_levels(learner.merge_levels(levels_list))
+    wanted = params.vocab_size - len(learner.reserved_tokens(params.num_unused)) - len(alphabet)
+    return learner.select_tokens(table, wanted, set(alphabet), params.min_token_count)
+
+
+def _measure_shard(element, vocab: _Prepared, params: VocabParams):
+    (language, _), words = element
+    stats = learner.measure(words.items(), vocab.tokens, max_bytes_per_word(params.max_chars_per_word),
+                            vocab.longest)
+    yield language, stats
+
+
+def _sum_stats(stats: Iterable[learner.LanguageStats]) -> learner.LanguageStats:
+    out = learner.LanguageStats()
+    for s in stats:
+        out.words += s.words
+        out.unk += s.unk
+        out.pieces += s.pieces
+    return out
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def _write_outputs(vocab: list, stats: dict, params: VocabParams, output_dir: str,
+                   stats_split: str) -> str:
+    """Writes the three files of the Vocabulary artifact; returns the output dir."""
+    _write_text(FileSystems.join(output_dir, "vocab.txt"), "".join(t + "\n" for t in vocab))
+    _write_text(FileSystems.join(output_dir, "tokenizer.json"),
+                json.dumps(tokenizer_settings(params, len(vocab)), ensure_ascii=False, indent=2) + "\n")
+    languages = {lang: s.to_json() for lang, s in sorted(stats.items())}
+    body = {"vocab_size": len(vocab), "requested_vocab_size": params.vocab_size,
+            "stats_split": stats_split, "languages": languages}
+    _write_text(FileSystems.join(output_dir, "vocab_stats.json"),
+                json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    learner.log_summary(len(vocab), params.vocab_size)
+    return output_dir
+
+
+def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
+                     stats_split: str = "eval"):
+    """Adds the vocabulary steps to a pipeline.
+
+    Args:
+      train: PCollection of (language, text) to learn from.
+      eval_lines: PCollection of (language, text) for vocab_stats.json (fertility, UNK rate);
+        None to measure on `train`.
+      params: the vocabulary parameters.
+      output_dir: where vocab.txt, tokenizer.json and vocab_stats.json go (any Beam filesystem).
+      stats_split: the split name recorded in vocab_stats.json.
+
+    Returns:
+      A PCollection holding the final token list (one element).
+    """
+    params.validate()
+    p = train.pipeline
+    word_counts = train | "CountTrainWords" >> CountWords(params.lower_case, params.num_shards)
+    totals = (word_counts
+              | "LanguageWords" >> beam.Map(lambda kv: (kv[0][0], sum(kv[1].values())))
+              | "SumLanguageWords" >> beam.CombinePerKey(sum))
+    table = (word_counts
+             | "Smooth" >> beam.FlatMap(_weighted_shard, totals=beam.pvalue.AsDict(totals),
+                                        exponent=params.smoothing)
+             | "WordTable" >> beam.CombinePerKey(_MergePairsFn()))
+    alphabet = (table
+                | "CountChars" >> beam.Map(lambda kv: learner.count_characters(kv[1].items()))
+                | "SumChars" >> beam.CombineGlobally(_MergePairsListFn())
+                | "Alphabet" >> beam.Map(_check_alphabet, params=params))
+    alphabet_side = beam.pvalue.AsSingleton(alphabet)
+    alphabet_set = beam.pvalue.AsSingleton(alphabet | "AlphabetSet" >> beam.Map(_Prepared))
+    vocab = None
+    learned = None
+    for r in range(params.num_rounds):
+        vocab_side = beam.pvalue.AsSingleton(vocab) if vocab is not None else None
+        candidates = (table
+                      | f"Candidates{r}" >> beam.FlatMap(
+                          _round_candidates, vocab=vocab_side, alphabet=alphabet_set, params=params)
+                      | f"SumCandidates{r}" >> beam.CombinePerKey(_MergeCountsFn())
+                      | f"Prefixes{r}" >> beam.Map(
+                          lambda kv, width, minimum: learner.prefix_levels(kv[1], width, minimum, kv[0][0]),
+                          width=params.max_token_chars, minimum=params.min_token_count))
+        learned = (candidates
+                   | f"Gather{r}" >> beam.combiners.ToList()
+                   | f"Select{r}" >> beam.Map(_select, alphabet=alphabet_side, params=params))
+        vocab = (learned
+                 | f"Vocab{r}" >> beam.Map(lambda toks, alpha: _Prepared(list(alpha) + list(toks)),
+                                           alpha=alphabet_side))
+    final = (learned
+             | "Assemble" >> beam.Map(
+                 lambda toks, alpha: learner.assemble_vocab(
+                     learner.reserved_tokens(params.num_unused), alpha, toks),
+                 alpha=alphabet_side))
+    measured = eval_lines if eval_lines is not None else None
+    eval_counts = (word_counts if measured is None else
+                   measured | "CountEvalWords" >> CountWords(params.lower_case, params.num_shards))
+    stats = (eval_counts
+             | "Measure" >> beam.FlatMap(_measure_shard,
+                                         vocab=beam.pvalue.AsSingleton(final | "FinalSet" >> beam.Map(_Prepared)),
+                                         params=params)
+             | "SumStats" >> beam.CombinePerKey(_sum_stats))
+    _ = (final
+         | "Write" >> beam.Map(_write_outputs, stats=beam.pvalue.AsDict(stats), params=params,
+                               output_dir=output_dir,
+                               stats_split=stats_split if measured is not None else "train"))
+    del p
+    return final
+
+
+class _MergePairsListFn(beam.CombineFn):
+    """Sums {char: [raw, weighted]} dictionaries (character counts)."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, accumulator, element):
+        for key, (raw, weighted) in element.items():
+            old = accumulator.get(key)
+            if old is None:
+                accumulator[key] = [raw, weighted]
+            else:
+                old[0] += raw
+                old[1] += weighted
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        out = {}
+        for acc in accumulators:
+            out = self.add_input(out, acc)
+        return out
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+# ----------------------------------------------------------------------------- input adapters
+
+
+def _example_to_pair(record: bytes):
+    from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+
+    example = example_pb2.Example.FromString(record)
+    feature = example.features.feature
+    text = feature["text"].bytes_list.value
+    language = feature["language"].bytes_list.value
+    if not text or not language:
+        source = feature["source"].bytes_list.value
+        where = source[0].decode("utf-8", "replace") if source else "an example"
+        raise learner.VocabularyError(f"{where}: tf.Example without a 'text' or 'language' feature")
+    return language[0].decode("utf-8"), text[0].decode("utf-8")
+
+
+def read_examples(pipeline, examples_uri: str, split: str, label: str = ""):
+    """(language, text) pairs from an ingested Examples artifact's split (contract 1)."""
+    pattern = FileSystems.join(examples_uri, f"Split-{split}", "*")
+    return (pipeline
+            | f"Read{split}{label}" >> beam.io.ReadFromTFRecord(
+                pattern, coder=beam.coders.BytesCoder(),
+                compression_type=beam.io.filesystem.CompressionTypes.AUTO)
+            | f"Parse{split}{label}" >> beam.Map(_example_to_pair))
+
+
+def _read_text_file(path_and_language):
+    path, language = path_and_language
+    with FileSystems.open(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise learner.VocabularyError(f"{path}:{number}: not UTF-8 ({err.reason})") from err
+            yield language, line
+
+
+def read_text_files(pipeline, files_and_languages: list[tuple[str, str]], label: str = "Text"):
+    """(language, line) pairs from plain UTF-8 files, one sentence per line."""
+    return (pipeline
+            | f"{label}Files" >> beam.Create(files_and_languages)
+            | f"{label}Lines" >> beam.FlatMap(_read_text_file))

@@ -1,0 +1,176 @@
+"""The vocabulary learner: its numpy core, the Beam pipeline on contract-1 Examples, bad input."""
+
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.vocabulary import beam_pipeline, learner
+from components.vocabulary.beam_pipeline import VocabParams
+from components.vocabulary.component import run_vocabulary
+from components.vocabulary.wordpiece import split_word
+from models.tokenizer import load_tokenizer
+
+
+def test_smoothing_weights_give_the_smoothed_shares():
+    weights = learner.smoothing_weights({"en": 900, "sw": 100}, 0.7)
+    share_en = 0.9 ** 0.7 / (0.9 ** 0.7 + 0.1 ** 0.7)
+    assert weights["en"] * 900 / 1000 == pytest.approx(share_en)
+    assert weights["sw"] * 100 / 1000 == pytest.approx(1 - share_en)
+    assert learner.smoothing_weights({"en": 900, "sw": 100}, 1.0) == pytest.approx({"en": 1.0, "sw": 1.0})
+    with pytest.raises(learner.VocabularyError, match="smoothing exponent must be in \\[0, 1\\], got 1.5"):
+        learner.smoothing_weights({"en": 1}, 1.5)
+
+
+def test_alphabet_both_forms_except_isolated_characters():
+    chars = {"a": [5, 5], "世": [3, 3], "!": [2, 2], "z": [1, 1]}
+    assert learner.alphabet_tokens(chars, min_char_count=2) == ["a", "##a", "世", "!"]
+    assert learner.alphabet_tokens(chars, min_char_count=1, max_characters=2) == ["a", "##a", "世"]
+
+
+def _naive_select(words, threshold, max_len):
+    """Selection by the dict loop of TF Text's learner, for comparison (one round, all starts)."""
+    counts = {}
+    for word, c in words.items():
+        for s in range(len(word)):
+            for e in range(s + 1, min(len(word), s + max_len) + 1):
+                key = ("##" if s else "") + word[s:e]
+                counts[key] = counts.get(key, 0.0) + c
+    def strip(t):
+        return t[2:] if t.startswith("##") else t
+    selected = {}
+    for length in range(max_len, 0, -1):
+        for token, c in list(counts.items()):
+            if len(strip(token)) == length and c >= threshold:
+                selected[token] = c
+                pre = "##" if token.startswith("##") else ""
+                for i in range(1, length):
+                    counts[pre + strip(token)[:i]] -= c
+    return {t for t in selected if len(strip(t)) > 1}
+
+
+def test_vectorised_selection_equals_the_dictionary_loop():
+    words = {"unaffable": 3.0, "affable": 5.0, "able": 7.0, "unable": 4.0, "tablet": 2.0, "tab": 6.0}
+    initial, suffix = learner.count_candidates(words.items(), None, set("unaffbletbl"), 5, 100, 1)
+    table = learner.CandidateTable.from_counts(initial, suffix, 5)
+    for threshold in (2.0, 4.0, 6.5, 9.0):
+        selected, adjusted = table.select(threshold)
+        got = set(table.token_strings(np.flatnonzero(selected & (table.lengths > 1))))
+        assert got == _naive_select(words, threshold, 5), threshold
+    chosen = learner.select_tokens(table, 4, set())
+    assert len(chosen) == 4 and len(set(chosen)) == 4
+
+
+def _write_examples(root, split, rows):
+    """Contract-1 layout: <root>/Split-<split>/data_tfrecord-00000-of-00001.gz."""
+    folder = os.path.join(root, f"Split-{split}")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "data_tfrecord-00000-of-00001.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for i, (language, text) in enumerate(rows):
+            feature = {
+                "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()])),
+                "language": tf.train.Feature(bytes_list=tf.train.BytesList(value=[language.encode()])),
+                "doc_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"d{i // 3}".encode()])),
+                "sentence_index": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3])),
+                "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f"x.txt:{i + 1}".encode()])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def _sample_rows(ntrex_dir, codes, n):
+    rows = []
+    for code, tag in codes.items():
+        path = next(ntrex_dir.glob(f"newstest2019-*.{code}.txt"))
+        with open(path, encoding="utf-8") as handle:
+            rows += [(tag, next(handle).rstrip("\n")) for _ in range(n)]
+    return rows
+
+
+PARAMS = VocabParams(vocab_size=1500, num_unused=5, num_shards=3, num_rounds=2, max_token_chars=12,
+                     min_token_count=1.0, min_char_count=1)
+
+
+def test_pipeline_on_examples_writes_the_artifact_and_tokenizer_agrees(tmp_path, ntrex_dir):
+    codes = {"eng": "en", "deu": "de", "zho-CN": "zh-Hans", "tha": "th", "hin": "hi", "arb": "ar"}
+    rows = _sample_rows(ntrex_dir, codes, 40)
+    train = [r for i, r in enumerate(rows) if i % 5]
+    evals = [r for i, r in enumerate(rows) if i % 5 == 0]
+    _write_examples(str(tmp_path / "examples"), "train", train)
+    _write_examples(str(tmp_path / "examples"), "eval", evals)
+    out = tmp_path / "vocab"
+    stats = run_vocabulary(str(tmp_path / "examples"), ["train", "eval"], str(out), PARAMS)
+
+    vocab = (out / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert vocab[:10] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"[unused{i}]" for i in range(5)]
+    assert len(vocab) == len(set(vocab)) == 1500  # exact size: within 2% of the request
+    settings = json.loads((out / "tokenizer.json").read_text())
+    assert settings["vocab_size"] == 1500 and settings["reserved_tokens"] == vocab[:10]
+    assert settings["split_cjk"] is True and settings["lower_case"] is False
+    assert stats["vocab_size"] == 1500 and stats["stats_split"] == "eval"
+    assert sorted(stats["languages"]) == sorted(codes.values())
+    # Word counts add up: eval words per language as the basic tokenizer counts them.
+    from components.vocabulary.basic_tokenizer import basic_tokenize
+    for tag in codes.values():
+        n = sum(len(basic_tokenize(t)) for lang, t in evals if lang == tag)
+        assert stats["languages"][tag]["words"] == n
+        assert stats["languages"][tag]["fertility"] >= 1.0
+    # The artifact loads as the shared tokenizer and gives the ids the learner's splitting gives.
+    tokenizer = load_tokenizer(str(out))
+    index = {t: i for i, t in enumerate(vocab)}
+    ids = tokenizer.tokenize(tf.constant([t for _, t in evals])).to_list()
+    for (_, text), got in zip(evals, ids):
+        want = []
+        for word in basic_tokenize(text):
+            pieces = split_word(word, set(vocab), 800, 12)
+            want += [1] if pieces is None else [index[p] for p in pieces]
+        assert got == want
+
+
+def test_single_sentence_language_and_one_script_give_a_correct_small_vocabulary(tmp_path):
+    rows = [("en", "the cat sat on the mat with the hat")] * 5 + [("sw", "paka ameketi")]
+    _write_examples(str(tmp_path / "ex"), "train", rows)
+    stats = run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"),
+                           VocabParams(vocab_size=500, num_unused=0, num_shards=2, num_rounds=2))
+    vocab = (tmp_path / "v" / "vocab.txt").read_text(encoding="utf-8").split()
+    # Fewer candidates than asked: all of them, no padding tokens, no crash; no UNK in training text.
+    assert stats["vocab_size"] == len(vocab) < 500
+    assert stats["stats_split"] == "train"
+    assert stats["languages"]["sw"] == {"words": 2, "unk_rate": 0.0, "fertility": 1.0}
+    assert stats["languages"]["en"]["unk_rate"] == 0.0
+    assert "paka" in vocab and "the" in vocab
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path):
+    _write_examples(str(tmp_path / "ex"), "train", [("en", " \t "), ("en", "\u200b")])
+    with pytest.raises(learner.VocabularyError, match="empty corpus"):
+        run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"), PARAMS)
+
+
+def test_vocab_smaller_than_alphabet_is_a_clear_error(tmp_path):
+    _write_examples(str(tmp_path / "ex"), "train", [("zh-Hans", "".join(chr(0x4E00 + i) for i in range(300)))])
+    with pytest.raises(learner.VocabularyError, match="vocab_size=200 is smaller than the alphabet "
+                                                      "\\(300 character tokens\\) plus the reserved tokens \\(10\\)"):
+        run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"),
+                       VocabParams(vocab_size=200, num_unused=5, num_shards=2))
+
+
+def test_missing_feature_names_the_record(tmp_path):
+    folder = tmp_path / "ex" / "Split-train"
+    folder.mkdir(parents=True)
+    feature = {"text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"hi"])),
+               "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"in.tsv:7"]))}
+    with tf.io.TFRecordWriter(str(folder / "data_tfrecord-0.gz"), options="GZIP") as writer:
+        writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    with pytest.raises(learner.VocabularyError, match="in.tsv:7: tf.Example without a 'text' or 'language'"):
+        run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"), PARAMS)
+
+
+def test_bad_parameters_name_the_key():
+    with pytest.raises(learner.VocabularyError, match="max_token_chars=1"):
+        VocabParams(max_token_chars=1).validate()
+    with pytest.raises(learner.VocabularyError, match="vocab_size=50 is smaller than the 5 special"):
+        VocabParams(vocab_size=50, num_unused=100).validate()
