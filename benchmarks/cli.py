@@ -5,7 +5,13 @@ from pipeline.cli import lazy_group
 _BENCHMARKS = {
     "tokenizer": ("benchmarks.tokenizer:tokenizer", "Tokenize + pack lines/s vs HF tokenizers."),
     "vocab": ("benchmarks.vocab:vocab", "Vocabulary learning time and fertility vs HF tokenizers."),
+    "pretraining-examples": ("benchmarks.pretraining_examples:pretraining_examples",
+                             "Pretraining-instance building instances/s on all NTREX languages."),
     "pretrain": ("benchmarks.pretrain:pretrain", "MLM+NSP training tokens/s vs HF transformers."),
+    "predict-latency": ("benchmarks.predict_latency:predict_latency",
+                        "p50/p99 latency of a served model's predict_text, batch 1 and 32."),
+    "finetune-tiny": ("benchmarks.finetune_tiny:finetune_tiny",
+                      "Fine-tune -> Evaluator by language -> push on real data (LocalDagRunner)."),
     "crosslingual": ("benchmarks.crosslingual:crosslingual", "Zero-shot cross-lingual table on SIB-200."),
 }
 

@@ -1,0 +1,406 @@
+"""The Beam graph behind PretrainingExampleGen: ingested Examples -> pretraining instances.
+
+Per split (train, eval), independently:
+
+1. read `<examples>/Split-<split>/data_tfrecord-*.gz` (contract 1) and group the sentences of
+   each (language, doc_id) document, sorted by `sentence_index` (Beam keeps no order);
+2. tokenize documents in batches with the shared tokenizer (`models.tokenizer`);
+3. count documents and instances of one pass per language (each document cut once with its
+   own seed; a small side input) and plan, per language, the number of shards and of passes
+   (dupe_factor x smoothing multiplier, scaled to `target_instances` when set);
+4. group documents by (language, shard), shard = md5(doc_id) mod shards: random next segments
+   are drawn from the same shard, i.e. from another document of the same language, and a shard
+   holds about `docs_per_shard` documents so that no worker has to hold a whole language (a
+   group keeps one pass of its instances in memory at a time);
+5. build the instances of each group pass by pass with `builder.iter_passes`, seeded by
+   (seed, split, language, shard): the output is the same for the same seed, whatever the runner
+   or the number of workers;
+6. write GZIP TFRecords of tf.Example (contract 4) and `<output>/counts.json`. Instances leave
+   step 5 shuffled, in chunks of CHUNK_SIZE serialized records, and the chunks are
+   Reshuffled before writing so that the files mix languages.
+
+counts.json:
+    {"splits": {"train": {"total": N, "by_language": {"de": n, ...},
+                          "by_next_sentence_label": {"0": n0, "1": n1}}, "eval": {...}},
+     "by_language": {"de": n, ...},            # all splits together
+     "plan": {"train": {"de": {"documents": d, "estimated_per_pass": e, "shards": s,
+                               "passes": p}, ...}, "eval": {...}},
+                                               # e: instances of one counted pass
+                                               # p: passes after smoothing (and target)
+     "params": {...}}
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import random
+from typing import Callable, Optional, Sequence
+
+import apache_beam as beam
+import tensorflow as tf
+
+from components.pretraining_examples import builder
+
+SPLITS = ("train", "eval")
+CHUNK_SIZE = 256
+COUNTS_FILE = "counts.json"
+TokenizerLoader = Callable[[str], builder.TokenizerFn]
+
+
+def split_pattern(uri: str, split: str) -> str:
+    """Where contract 1 (and 4) put the records of one split."""
+    return os.path.join(uri, f"Split-{split}", "data_tfrecord-*.gz")
+
+
+def _feature_bytes(example: tf.train.Example, key: str, where: str) -> bytes:
+    feature = example.features.feature.get(key)
+    if feature is None or not feature.bytes_list.value:
+        raise ValueError(f"{where}: record has no bytes feature {key!r}")
+    return feature.bytes_list.value[0]
+
+
+def parse_sentence(file_and_record: tuple[str, bytes]) -> tuple[tuple[str, str], tuple[int, str]]:
+    """One contract-1 record -> ((language, doc_id), (sentence_index, text)).
+
+    Errors name the file and, when the record has one, its `source` (original file and line).
+    """
+    filename, record = file_and_record
+    try:
+        example = tf.train.Example.FromString(record)
+    except Exception as e:  # The proto library raises DecodeError, a private class.
+        raise ValueError(f"{filename}: record is not a tf.train.Example ({e})") from e
+    source = example.features.feature.get("source")
+    where = filename
+    if source is not None and source.bytes_list.value:
+        where = f"{filename} (source {source.bytes_list.value[0].decode('utf-8', 'replace')})"
+    index_feature = example.features.feature.get("sentence_index")
+    if index_feature is None or not index_feature.int64_list.value:
+        raise ValueError(f"{where}: record has no int64 feature 'sentence_index'")
+    try:
+        text = _feature_bytes(example, "text", where).decode("utf-8")
+        language = _feature_bytes(example, "language", where).decode("utf-8")
+        doc_id = _feature_bytes(example, "doc_id", where).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{where}: feature is not valid UTF-8 ({e})") from e
+    return (language, doc_id), (int(index_feature.int64_list.value[0]), text)
+
+
+def assemble_document(keyed: tuple[tuple[str, str], Sequence[tuple[int, str]]]
+                      ) -> tuple[str, str, list[str]]:
+    """((language, doc_id), sentences in any order) -> (language, doc_id, texts in order)."""
+    (language, doc_id), sentences = keyed
+    ordered = sorted(sentences)
+    return language, doc_id, [text for _, text in ordered]
+
+
+class TokenizeDocuments(beam.DoFn):
+    """Batches of (language, doc_id, texts) -> (language, doc_id, token ids per sentence)."""
+
+    def __init__(self, vocab_dir: str, tokenizer_loader: TokenizerLoader):
+        self._vocab_dir = vocab_dir
+        self._tokenizer_loader = tokenizer_loader
+        self._tokenize = None
+
+    def setup(self):
+        # Once per worker: building the TF Text lookup table is the expensive part.
+        self._tokenize = self._tokenizer_loader(self._vocab_dir)
+
+    def process(self, batch):
+        documents = [builder.Document(doc_id, texts) for _, doc_id, texts in batch]
+        tokenized = builder.tokenize_documents(documents, self._tokenize)
+        for (language, doc_id, _), sentences in zip(batch, tokenized):
+            if sentences:
+                yield language, doc_id, sentences
+
+
+def plan_languages(stats: dict, *, params: builder.InstanceParams, smoothing: float,
+                   target_instances: int, docs_per_shard: int) -> dict:
+    """{language: (documents, estimated instances per pass)} -> shards and passes per language."""
+    sizes = {language: estimate for language, (_, estimate) in stats.items()}
+    passes = builder.language_passes(sizes, dupe_factor=params.dupe_factor, smoothing=smoothing,
+                                     target_instances=target_instances)
+    return {language: {"documents": documents, "estimated_per_pass": estimate,
+                       "shards": max(1, math.ceil(documents / docs_per_shard)),
+                       "passes": passes[language]}
+            for language, (documents, estimate) in sorted(stats.items())}
+
+
+def shard_of(doc_id: str, shards: int) -> int:
+    """A stable shard number (Python's hash() changes between processes)."""
+    return int.from_bytes(hashlib.md5(doc_id.encode("utf-8")).digest()[:8], "big") % shards
+
+
+def _estimate(document, params, seed, split):
+    """(language, doc_id, sentences) -> (language, (1 document, instances of one pass))."""
+    language, doc_id, sentences = document
+    rng = random.Random(f"{seed}/{split}/estimate/{language}/{doc_id}")
+    return language, (1, builder.estimate_instances(sentences, params, rng))
+
+
+def _key_by_shard(document, plan):
+    language, doc_id, sentences = document
+    return (language, shard_of(doc_id, plan[language]["shards"])), (doc_id, sentences)
+
+
+def _build_group(keyed, plan, params, seed, split, chunk_size=CHUNK_SIZE):
+    """One (language, shard) group -> chunks of (serialized records, {(language, label): n})."""
+    (language, shard), documents = keyed
+    # Sorting makes the result independent of the order GroupByKey delivered the documents in.
+    ordered = [sentences for _, sentences in sorted(documents)]
+    rng = random.Random(f"{seed}/{split}/{language}/{shard}")
+    # Pass by pass: a group holds at most one pass of its instances in memory.
+    for instances in builder.iter_passes(ordered, params, rng, language=language,
+                                         passes=plan[language]["passes"]):
+        for start in range(0, len(instances), chunk_size):
+            chunk = instances[start:start + chunk_size]
+            labels = sum(i.next_sentence_label for i in chunk)
+            counts = {(language, 0): len(chunk) - labels, (language, 1): labels}
+            yield [instance_to_example(i) for i in chunk], counts
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _varint_table() -> list[bytes]:
+    """Varints of 0 .. 2^14 - 1 (one or two bytes): most of any vocabulary's ids.
+
+    Behind a cached function on purpose: Beam infers the output types of Map/FlatMap callables
+    by reading the globals they reach, and walks every element of a global list (15 s here).
+    """
+    return [_varint(i) for i in range(1 << 14)]
+
+
+# Tags of length-delimited fields 1, 2, 3 (field << 3 | wire type 2).
+_FIELD_1, _FIELD_2, _FIELD_3 = b"\x0a", b"\x12", b"\x1a"
+
+
+def _length_delimited(tag: bytes, payload: bytes) -> bytes:
+    table = _varint_table()
+    size = len(payload)
+    return tag + (table[size] if size < len(table) else _varint(size)) + payload
+
+
+def _int64_feature(values: Sequence[int]) -> bytes:
+    table = _varint_table()
+    if values and 0 <= min(values) and max(values) < len(table):
+        packed = b"".join(map(table.__getitem__, values))
+    else:
+        packed = b"".join(map(_varint, values))
+    # Feature.int64_list (3) -> Int64List.value (1, packed).
+    return _length_delimited(_FIELD_3, _length_delimited(_FIELD_1, packed))
+
+
+def _bytes_feature(value: bytes) -> bytes:
+    # Feature.bytes_list (1) -> BytesList.value (1).
+    return _length_delimited(_FIELD_1, _length_delimited(_FIELD_1, value))
+
+
+def _entry(key: bytes, feature: bytes) -> bytes:
+    # Features.feature (1) map entry: key (1), value (2).
+    return _length_delimited(_FIELD_1, _length_delimited(_FIELD_1, key)
+                             + _length_delimited(_FIELD_2, feature))
+
+
+@functools.lru_cache(maxsize=None)
+def _label_and_language(label: int, language: str) -> bytes:
+    return (_entry(b"next_sentence_label", _int64_feature([label]))
+            + _entry(b"language", _bytes_feature(language.encode("utf-8"))))
+
+
+def instance_to_example(instance: builder.Instance) -> bytes:
+    """Contract 4 as a serialized tf.Example: token_ids / segment_ids int64 [seq_len],
+    next_sentence_label int64, language bytes.
+
+    Encoded by hand (the wire format of tf.train.Example, ids are never negative): building
+    the proto message costs ~6x more per instance than the bytes here, and
+    tests/test_pretraining_examples_beam.py parses them back with the proto library.
+    """
+    features = (_entry(b"token_ids", _int64_feature(instance.token_ids))
+                + _entry(b"segment_ids", _int64_feature(instance.segment_ids))
+                + _label_and_language(instance.next_sentence_label, instance.language))
+    return _length_delimited(_FIELD_1, features)  # Example.features (1)
+
+
+def _sum_pairs(pairs):
+    documents = estimate = 0
+    for d, e in pairs:
+        documents += d
+        estimate += e
+    return documents, estimate
+
+
+def _split_counts(label_counts) -> dict:
+    by_language: dict[str, int] = {}
+    by_label = {"0": 0, "1": 0}
+    for (language, label), n in label_counts:
+        by_language[language] = by_language.get(language, 0) + n
+        by_label[str(label)] += n
+    return {"total": sum(by_language.values()), "by_language": dict(sorted(by_language.items())),
+            "by_next_sentence_label": by_label}
+
+
+def _write_counts(_, output_uri, params_json, **side):
+    splits = {split: _split_counts(side[f"counts_{split}"]) for split in SPLITS}
+    by_language: dict[str, int] = {}
+    for counts in splits.values():
+        for language, n in counts["by_language"].items():
+            by_language[language] = by_language.get(language, 0) + n
+    summary = {"splits": splits, "by_language": dict(sorted(by_language.items())),
+               "plan": {split: side[f"plan_{split}"] for split in SPLITS},
+               "params": json.loads(params_json)}
+    tf.io.gfile.makedirs(output_uri)
+    with tf.io.gfile.GFile(os.path.join(output_uri, COUNTS_FILE), "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+
+
+def _check_inputs(examples_uri: str, split_names: Sequence[str]) -> None:
+    for split in SPLITS:
+        if split not in split_names:
+            raise ValueError(f"{examples_uri}: Examples artifact has no {split!r} split "
+                             f"(split_names={list(split_names)})")
+        if not tf.io.gfile.glob(split_pattern(examples_uri, split)):
+            raise FileNotFoundError(f"{split_pattern(examples_uri, split)}: no files for split "
+                                    f"{split!r}")
+
+
+def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str,
+                               split_names: Sequence[str], vocab_dir: str, output_uri: str,
+                               params: builder.InstanceParams, smoothing: float = 0.7,
+                               seed: int = 12345, target_instances: int = 0,
+                               docs_per_shard: int = 1_000,
+                               tokenizer_loader: Optional[TokenizerLoader] = None) -> None:
+    """Adds the whole graph to `pipeline` (the caller runs it).
+
+    Args:
+      pipeline: a Beam pipeline (DirectRunner, Dataflow, Flink, ...).
+      examples_uri: contract-1 Examples artifact root.
+      split_names: its `split_names` property; needs "train" and "eval" (others are ignored).
+      vocab_dir: contract-2 Vocabulary artifact root.
+      output_uri: where Split-train/, Split-eval/ and counts.json go.
+      params: cutting and packing; the special ids must be the vocabulary's.
+      smoothing: language sampling exponent (0.7).
+      seed: every random choice is a function of it and the data.
+      target_instances: wanted training-split total (eval keeps its natural size scaled by the
+        same factor); 0 keeps dupe_factor x the natural size.
+      docs_per_shard: documents per group, about (the pool for random next segments).
+      tokenizer_loader: vocab_dir -> tokenizer function; the shared tokenizer by default.
+    """
+    from components.pretraining_examples.vocab_io import load_tokenizer_fn
+
+    _check_inputs(examples_uri, split_names)
+    if docs_per_shard < 2:
+        raise ValueError(f"docs_per_shard: must be >= 2, got {docs_per_shard}")
+    if target_instances < 0:
+        raise ValueError(f"target_instances: must be >= 0, got {target_instances}")
+    loader = tokenizer_loader or load_tokenizer_fn
+    side = {}
+    train_plan = None
+    for split in SPLITS:
+        with_split = lambda label: f"{label}[{split}]"  # noqa: E731 - unique Beam labels.
+        documents = (
+            pipeline
+            | with_split("Pattern") >> beam.Create([split_pattern(examples_uri, split)])
+            | with_split("Read") >> beam.io.ReadAllFromTFRecord(
+                compression_type=beam.io.filesystem.CompressionTypes.GZIP, with_filename=True)
+            | with_split("Parse") >> beam.Map(parse_sentence)
+            | with_split("GroupSentences") >> beam.GroupByKey()
+            | with_split("Assemble") >> beam.Map(assemble_document)
+            | with_split("BatchDocuments") >> beam.BatchElements(min_batch_size=8,
+                                                                max_batch_size=256)
+            | with_split("Tokenize") >> beam.ParDo(TokenizeDocuments(vocab_dir, loader)))
+        # The eval split is sized like the train split: its target is the same share of its
+        # natural size, so it mirrors the training distribution of languages.
+        split_target = target_instances if split == "train" else 0
+        plan = (
+            documents
+            | with_split("Estimate") >> beam.Map(_estimate, params=params, seed=seed,
+                                                 split=split)
+            | with_split("SumEstimates") >> beam.CombinePerKey(_sum_pairs)
+            | with_split("StatsDict") >> beam.combiners.ToDict()
+            | with_split("Plan") >> beam.Map(
+                plan_languages, params=params, smoothing=smoothing,
+                target_instances=split_target, docs_per_shard=docs_per_shard))
+        if split == "train" and target_instances > 0:
+            train_plan = plan
+        elif split == "eval" and train_plan is not None:
+            plan = plan | with_split("ScaleLikeTrain") >> beam.Map(
+                _scale_like, train_plan=beam.pvalue.AsSingleton(train_plan),
+                dupe_factor=params.dupe_factor, smoothing=smoothing)
+        # Instances travel in chunks: Beam's per-element cost is then paid per ~256 records.
+        chunks = (
+            documents
+            | with_split("KeyByShard") >> beam.Map(_key_by_shard,
+                                                   plan=beam.pvalue.AsSingleton(plan))
+            | with_split("GroupShards") >> beam.GroupByKey()
+            | with_split("Build") >> beam.FlatMap(_build_group, plan=beam.pvalue.AsSingleton(plan),
+                                                  params=params, seed=seed, split=split))
+        _ = (chunks
+             # Spreads the chunks of one language over files and positions, so that a reader's
+             # shuffle buffer sees every language, not one language after the other.
+             | with_split("Reshuffle") >> beam.Reshuffle()
+             | with_split("Records") >> beam.FlatMap(lambda chunk: chunk[0])
+             | with_split("Write") >> beam.io.WriteToTFRecord(
+                 os.path.join(output_uri, f"Split-{split}", "data_tfrecord"),
+                 file_name_suffix=".gz",
+                 compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+        side[f"counts_{split}"] = beam.pvalue.AsSingleton(
+            chunks
+            | with_split("ChunkCounts") >> beam.FlatMap(lambda chunk: chunk[1].items())
+            | with_split("SumCounts") >> beam.CombinePerKey(sum)
+            | with_split("CountList") >> beam.combiners.ToList())
+        side[f"plan_{split}"] = beam.pvalue.AsSingleton(plan)
+    params_json = json.dumps({
+        "max_seq_length": params.max_seq_length, "short_seq_prob": params.short_seq_prob,
+        "dupe_factor": params.dupe_factor, "random_next_prob": params.random_next_prob,
+        "smoothing": smoothing, "seed": seed, "target_instances": target_instances,
+        "docs_per_shard": docs_per_shard, "cls_id": params.cls_id, "sep_id": params.sep_id,
+        "pad_id": params.pad_id})
+    _ = (pipeline
+         | "CountsTrigger" >> beam.Create([None])
+         | "WriteCounts" >> beam.Map(_write_counts, output_uri=output_uri,
+                                     params_json=params_json, **side))
+
+
+def _scale_like(plan: dict, train_plan: dict, dupe_factor: int, smoothing: float) -> dict:
+    """Scales the eval passes by the factor target_instances applied to the train passes."""
+    sizes = {language: entry["estimated_per_pass"] for language, entry in train_plan.items()}
+    natural = builder.language_passes(sizes, dupe_factor=dupe_factor, smoothing=smoothing)
+    factors = [entry["passes"] / natural[language] for language, entry in train_plan.items()
+               if natural.get(language)]
+    scale = factors[0] if factors else 1.0
+    return {language: dict(entry, passes=entry["passes"] * scale)
+            for language, entry in plan.items()}
+
+
+def read_counts(output_uri: str) -> dict:
+    """counts.json of a PretrainingExamples output."""
+    with tf.io.gfile.GFile(os.path.join(output_uri, COUNTS_FILE), "r") as f:
+        return json.load(f)
+
+
+def read_instances(output_uri: str, split: str) -> list[dict]:
+    """Reads contract-4 records back as dicts of Python values (tests, notes)."""
+    files = sorted(tf.io.gfile.glob(split_pattern(output_uri, split)))
+    if not files:
+        raise FileNotFoundError(f"{split_pattern(output_uri, split)}: no files")
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+        feature = tf.train.Example.FromString(record).features.feature
+        rows.append({
+            "token_ids": list(feature["token_ids"].int64_list.value),
+            "segment_ids": list(feature["segment_ids"].int64_list.value),
+            "next_sentence_label": feature["next_sentence_label"].int64_list.value[0],
+            "language": feature["language"].bytes_list.value[0].decode("utf-8"),
+        })
+    return rows
