@@ -95,6 +95,8 @@ class FinetuningConfig:
 
 @dataclasses.dataclass
 class EvaluationConfig:
+    # Which splits of the labelled data the Evaluator reads ("test" where the source has one).
+    splits: list[str] = dataclasses.field(default_factory=lambda: ["eval"])
     min_accuracy: float = 0.0
     # No language may lose more than this (absolute accuracy, 0.05 = 5 points) against the
     # latest blessed model.
@@ -139,6 +141,10 @@ class PipelineConfig:
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Which stages run: "ingestion" stops after statistics/schema/validation.
     stages: str = "all"
+
+    def __post_init__(self):
+        if self.stages not in ("all", "ingestion"):
+            raise ConfigError(f"stages: expected 'all' or 'ingestion', got {self.stages!r}")
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:

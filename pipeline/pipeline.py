@@ -1,10 +1,10 @@
 """create_pipeline(config): the M-BERT pipeline as a TFX graph. No I/O here; runners resolve paths.
 
-corpus -> CorpusIngestion -> StatisticsGen -> SchemaGen -> ExampleValidator
-       -> VocabularyGen -> PretrainingExampleGen -> Trainer (pretraining)
-labelled data -> CorpusIngestion -> StatisticsGen -> SchemaGen -> ExampleValidator
-       -> Trainer (fine-tuning, base_model = the pretrained encoder)
-       -> Resolver (latest blessed model) -> Evaluator (sliced by language) -> Pusher
+corpus ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
+      │            └─> VocabularyGen ─> PretrainingExampleGen ─> Trainer (pretraining, MLM + NSP)
+labelled data ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
+                   └─> Trainer (fine-tuning; base_model = the pretrained encoder)
+                        ─> Evaluator (TFMA by language; baseline = latest blessed model) ─> Pusher
 """
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
+from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
 from components.ingestion.component import CorpusIngestion
+from components.pretraining_examples.component import PretrainingExampleGen
+from components.push.component import MBertPusher
+from components.vocabulary.component import VocabularyGen
 from pipeline.config import CorpusConfig, PipelineConfig
+
+# TFX Trainer entry points, by module path.
+PRETRAINING_RUN_FN = "components.pretraining.trainer_module.run_fn"
+FINETUNING_RUN_FN = "components.finetuning.trainer_module.run_fn"
 
 
 @dataclasses.dataclass
@@ -26,6 +34,8 @@ class PipelinePaths:
     pipeline_root: str
     metadata_path: Optional[str]  # SQLite file for local runs; None on Vertex/Kubeflow.
     serving_dir: str
+    # TF Serving's view of serving_dir in models.config (e.g. /models in a container).
+    serving_base_path: str = ""
 
 
 def _ingest_and_validate(name: str, corpus: CorpusConfig) -> list:
@@ -46,6 +56,52 @@ def _ingest_and_validate(name: str, corpus: CorpusConfig) -> list:
     return [ingestion, statistics, schema, validator]
 
 
+def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples) -> list:
+    vocab = config.vocabulary
+    vocabulary = VocabularyGen(
+        examples=corpus_examples, vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
+        lower_case=vocab.lower_case, num_unused=vocab.num_unused, max_chars=vocab.max_characters,
+    ).with_id("vocabulary")
+    ex = config.pretraining_examples
+    instances = PretrainingExampleGen(
+        examples=corpus_examples, vocabulary=vocabulary.outputs["vocabulary"],
+        max_seq_length=ex.max_seq_length, short_seq_prob=ex.short_seq_prob,
+        dupe_factor=ex.dupe_factor, smoothing=ex.smoothing, random_next_prob=ex.random_next_prob,
+        seed=ex.seed,
+    ).with_id("pretraining_examples")
+    pt = config.pretraining
+    trainer = tfx.components.Trainer(
+        run_fn=PRETRAINING_RUN_FN,
+        examples=instances.outputs["pretraining_examples"],
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=pt.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=pt.eval_steps),
+        custom_config={
+            "encoder_preset": pt.preset,
+            "batch_size": pt.batch_size,
+            "seq_len": ex.max_seq_length,
+            "max_predictions": pt.max_predictions,
+            "mask_rate": pt.mask_rate,
+            "whole_word": pt.whole_word_masking,
+            "learning_rate": pt.learning_rate,
+            "warmup_steps": pt.warmup_steps,
+            "weight_decay": pt.weight_decay,
+            "clip_norm": pt.clip_norm,
+            "checkpoint_every": pt.checkpoint_every,
+            "mixed_precision": _flag(pt.mixed_precision),
+            "jit_compile": _flag(pt.jit_compile),
+            "tpu": pt.tpu,
+            "seed": ex.seed,
+            # Stable across executions so a killed and re-run Trainer resumes (per inputs).
+            "checkpoint_dir": f"{paths.pipeline_root}/checkpoints/pretraining",
+        },
+    ).with_id("pretraining_trainer")
+    return [vocabulary, instances, trainer]
+
+
+def _flag(value: str):
+    return {"auto": "auto", "true": True, "false": False}[value.lower()]
+
+
 def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                     beam_pipeline_args: Optional[list[str]] = None,
                     trainer_resources=None) -> tfx.dsl.Pipeline:
@@ -63,8 +119,56 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
     """
     corpus_stage = _ingest_and_validate("corpus", config.pretraining_corpus)
     components = list(corpus_stage)
-    if config.stages != "ingestion":
-        components += _ingest_and_validate("labelled", config.labelled_data)
+    if config.stages == "all":
+        labelled_stage = _ingest_and_validate("labelled", config.labelled_data)
+        pretraining_stage = _pretraining(config, paths, corpus_stage[0].outputs["examples"])
+        pretraining_trainer = pretraining_stage[-1]
+        labelled_examples = labelled_stage[0].outputs["examples"]
+
+        ft = config.finetuning
+        finetuning_trainer = tfx.components.Trainer(
+            run_fn=FINETUNING_RUN_FN,
+            examples=labelled_examples,
+            base_model=pretraining_trainer.outputs["model"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config={
+                "train_languages": ft.train_languages,
+                "max_seq_length": ft.max_seq_length,
+                "batch_size": ft.batch_size,
+                "learning_rate": ft.learning_rate,
+                "epochs": ft.epochs,
+                "dropout": ft.dropout,
+                "early_stopping_patience": ft.early_stopping_patience,
+                "pretrained_preset_dir": ft.pretrained_preset_dir,
+                "random_init": ft.random_init,
+                "shuffle_labels": ft.shuffle_labels,
+                "seed": ft.seed,
+            },
+        ).with_id("finetuning_trainer")
+        if trainer_resources is not None:
+            pretraining_trainer.with_platform_config(trainer_resources)
+            finetuning_trainer.with_platform_config(trainer_resources)
+
+        resolver = latest_blessed_model_resolver()
+        evaluator = create_evaluator(
+            examples=labelled_examples,
+            model=finetuning_trainer.outputs["model"],
+            baseline_model=resolver.outputs["model"],
+            min_accuracy=config.evaluation.min_accuracy,
+            max_language_drop=config.evaluation.max_language_drop,
+            example_splits=config.evaluation.splits,
+            component_id="evaluator",
+        )
+        pusher = MBertPusher(
+            model=finetuning_trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            serving_dir=paths.serving_dir,
+            model_name=config.push.model_name,
+            models_config_base_path=paths.serving_base_path,
+        ).with_id("pusher")
+        components += labelled_stage + pretraining_stage + [
+            finetuning_trainer, resolver, evaluator, pusher]
 
     metadata = (tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
                 if paths.metadata_path else None)

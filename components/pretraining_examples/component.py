@@ -3,7 +3,8 @@
 The TFX face of `beam_pipeline.build_pretraining_examples`; see that module for the graph and
 `builder.py` for how instances are cut (BERT's create_pretraining_data, with M-BERT's exponent
 0.7 language smoothing). Output: an Examples artifact with splits train/eval of contract-4
-records, and `<uri>/counts.json` with instance counts per language and next-sentence label.
+records, `<uri>/counts.json` with instance counts per language and next-sentence label, and
+`<uri>/vocabulary/` (vocab.txt, tokenizer.json) that the ids refer to.
 """
 
 import json
@@ -96,3 +97,21 @@ def PretrainingExampleGen(  # pylint: disable=invalid-name
         smoothing=smoothing, random_next_prob=random_next_prob, seed=seed,
         target_instances=target_instances, docs_per_shard=docs_per_shard)
     pretraining_examples.split_names = json.dumps(list(graph.SPLITS))
+    copy_vocabulary(vocabulary.uri, pretraining_examples.uri)
+
+
+# The instances are token ids: they travel with the vocabulary that made them, so the Trainer
+# (whose inputs TFX fixes) finds it next to its training files.
+VOCABULARY_SUBDIR = "vocabulary"
+VOCABULARY_FILES = ("vocab.txt", "tokenizer.json")
+
+
+def copy_vocabulary(vocab_dir: str, examples_uri: str) -> str:
+    """Copies vocab.txt and tokenizer.json to `<examples_uri>/vocabulary/`; returns that folder."""
+    import tensorflow as tf
+
+    target = f"{examples_uri}/{VOCABULARY_SUBDIR}"
+    tf.io.gfile.makedirs(target)
+    for name in VOCABULARY_FILES:
+        tf.io.gfile.copy(f"{vocab_dir}/{name}", f"{target}/{name}", overwrite=True)
+    return target

@@ -1,0 +1,244 @@
+"""TFX Trainer module for fine-tuning: pretrained encoder + classifier head -> serving SavedModel.
+
+Parameters come from `fn_args.custom_config` (all optional):
+
+  labels: list[str]             class list (its order = class ids); default: sorted train labels
+  train_languages: list | "all" languages to fine-tune on (["en"] = zero-shot transfer); default all
+  max_seq_length: int           packed length (<= the encoder's); default 128
+  batch_size: int               default 32
+  epochs: int                   default 3 (early stopping may end sooner)
+  learning_rate: float          peak AdamW rate after linear warm-up (10% of steps); default 5e-5
+  weight_decay: float           default 0.01
+  dropout: float                classifier head dropout; default 0.1
+  early_stopping_patience: int  epochs without eval-loss improvement; default 2
+  pretrained_preset_dir: str    a local keras-nlp preset folder (e.g. a downloaded
+                                bert_base_multi) used instead of `fn_args.base_model`
+  random_init: bool             same architecture, fresh weights (no pretraining); default false
+  shuffle_labels: bool          permute training labels (a deliberately worse model); default false
+  seed: int                     default 0
+
+`fn_args.train_steps` (TrainArgs.num_steps), when set, caps the total number of training steps.
+Early stopping watches the eval split restricted to `train_languages`, so a zero-shot run never
+looks at the target languages. The exported model is `models.serving` (contract 5);
+`<model_run_dir>/finetuning_summary.json` records labels, counts and the training history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import tempfile
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from components.finetuning import data
+from models.classifier import build_classifier
+from models.encoder import (build_encoder, check_vocab_matches, config_from_backbone,
+                            load_pretrained_encoder)
+from models.serving import LABELS_FILE, ServingModule, write_labels
+
+_DEFAULTS: dict[str, Any] = {
+    "labels": None,
+    "train_languages": "all",
+    "max_seq_length": 128,
+    "batch_size": 32,
+    "epochs": 3,
+    "learning_rate": 5e-5,
+    "weight_decay": 0.01,
+    "dropout": 0.1,
+    "early_stopping_patience": 2,
+    "pretrained_preset_dir": None,
+    "random_init": False,
+    "shuffle_labels": False,
+    "seed": 0,
+}
+
+
+def finetuning_params(custom_config: dict[str, Any] | None) -> dict[str, Any]:
+    """custom_config merged over the defaults; unknown keys raise ValueError naming the key."""
+    custom_config = dict(custom_config or {})
+    unknown = sorted(set(custom_config) - set(_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"fine-tuning custom_config: unknown key {unknown[0]!r} (known: {sorted(_DEFAULTS)})")
+    params = {**_DEFAULTS, **custom_config}
+    for key in ("max_seq_length", "batch_size", "epochs", "early_stopping_patience"):
+        if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
+            raise ValueError(f"fine-tuning custom_config: {key} must be a positive int, "
+                             f"got {params[key]!r}")
+    return params
+
+
+def _leading_reserved(vocab: list[str]) -> list[str]:
+    reserved = []
+    for token in vocab:
+        if not (token.startswith("[") and token.endswith("]")):
+            break
+        reserved.append(token)
+    return reserved
+
+
+def _write_preset_vocab(preset_dir: pathlib.Path, out_dir: pathlib.Path) -> pathlib.Path:
+    """Writes contract-2 `vocab.txt` + `tokenizer.json` for a keras-nlp BERT preset folder."""
+    vocab_path = preset_dir / "assets" / "tokenizer" / "vocabulary.txt"
+    if not vocab_path.exists():
+        raise FileNotFoundError(f"{vocab_path}: not found; is {preset_dir} a keras-nlp BERT preset?")
+    vocab = vocab_path.read_text("utf-8").splitlines()
+    lower_case = False
+    config_path = preset_dir / "tokenizer.json"
+    if config_path.exists():
+        lower_case = bool(json.loads(config_path.read_text("utf-8"))
+                          .get("config", {}).get("lowercase", False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    settings = {
+        "lower_case": lower_case, "strip_accents": lower_case, "split_cjk": True,
+        "suffix_indicator": "##", "max_chars_per_word": 100, "unk_token": "[UNK]",
+        "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
+        # The leading run of bracketed tokens ([PAD], [unused..], [UNK], [CLS], [SEP], [MASK]).
+        "reserved_tokens": _leading_reserved(vocab),
+        "vocab_size": len(vocab),
+    }
+    (out_dir / "tokenizer.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    return out_dir
+
+
+def resolve_encoder(params: dict[str, Any], base_model: str | None,
+                    work_dir: pathlib.Path) -> tuple[keras.Model, pathlib.Path]:
+    """Returns (encoder, vocab_dir) from the preset folder or the pretraining artifact."""
+    if params["pretrained_preset_dir"]:
+        preset_dir = pathlib.Path(params["pretrained_preset_dir"])
+        if not preset_dir.is_dir():
+            raise FileNotFoundError(f"pretrained_preset_dir {preset_dir}: no such folder")
+        encoder = load_pretrained_encoder(preset_dir)
+        vocab_dir = _write_preset_vocab(preset_dir, work_dir / "preset_vocab")
+    elif base_model:
+        encoder = load_pretrained_encoder(base_model)
+        vocab_dir = pathlib.Path(base_model)
+    else:
+        raise ValueError("no encoder: give the Trainer a base_model (the pretraining Model "
+                         "artifact) or custom_config pretrained_preset_dir")
+    if params["random_init"]:
+        # Same architecture, fresh weights: the "no pretraining" control of the benchmark.
+        encoder = build_encoder(config_from_backbone(encoder))
+    config = config_from_backbone(encoder)
+    check_vocab_matches(vocab_dir, config.vocab_size)
+    encoder_len = config.max_sequence_length
+    if params["max_seq_length"] > encoder_len:
+        raise ValueError(f"fine-tuning custom_config: max_seq_length {params['max_seq_length']} "
+                         f"exceeds the encoder's max_sequence_length {encoder_len}")
+    return encoder, vocab_dir
+
+
+def _dataset(module: ServingModule, split: data.LabelledSplit, ids: np.ndarray, batch_size: int,
+             shuffle_seed: int | None) -> tf.data.Dataset:
+    # A list, not a fixed-width numpy bytes array: one long outlier text would pad every row.
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(split.text.tolist(), tf.string), ids))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda text, y: (module.featurize(text), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: str,
+             run_dir: str, params: dict[str, Any], base_model: str | None = None,
+             train_steps: int | None = None) -> dict[str, Any]:
+    """Fine-tunes and exports the serving model; returns the summary it also writes to run_dir."""
+    keras.utils.set_random_seed(params["seed"])
+    run_dir_path = pathlib.Path(run_dir)
+    run_dir_path.mkdir(parents=True, exist_ok=True)
+
+    languages = params["train_languages"]
+    train = data.filter_languages(data.read_split(train_files), languages, "train")
+    evaluation = data.filter_languages(data.read_split(eval_files), languages, "eval")
+    labels = data.label_vocabulary(train, params["labels"])
+    train_ids = data.label_ids(train, labels)
+    eval_ids = data.label_ids(evaluation, labels)
+    if params["shuffle_labels"]:
+        train_ids = data.shuffle_labels(train_ids, params["seed"])
+
+    encoder, vocab_dir = resolve_encoder(params, base_model, run_dir_path)
+    model = build_classifier(encoder, len(labels), params["dropout"], seed=params["seed"])
+    labels_file = write_labels(labels, run_dir_path / LABELS_FILE)
+    module = ServingModule(model, vocab_dir, labels_file, params["max_seq_length"])
+
+    batch_size = params["batch_size"]
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    epochs = params["epochs"]
+    if train_steps:
+        steps_per_epoch = min(steps_per_epoch, train_steps)
+        epochs = min(epochs, math.ceil(train_steps / steps_per_epoch))
+    total_steps = steps_per_epoch * epochs
+    # BERT fine-tuning: linear warm-up over the first 10% of steps, then decay to zero.
+    schedule = keras.optimizers.schedules.PolynomialDecay(
+        params["learning_rate"], decay_steps=max(1, total_steps - total_steps // 10), end_learning_rate=0.0)
+    schedule = _WarmUp(params["learning_rate"], max(1, total_steps // 10), schedule)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=schedule, weight_decay=params["weight_decay"], clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    train_ds = _dataset(module, train, train_ids, batch_size, params["seed"]).repeat()
+    eval_ds = _dataset(module, evaluation, eval_ids, batch_size, None)
+    history = model.fit(
+        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=params["early_stopping_patience"],
+                restore_best_weights=True),
+            keras.callbacks.TensorBoard(log_dir=str(run_dir_path / "logs")),
+        ],
+        verbose=2,
+    )
+    # A fresh functional model on the same layers: the SavedModel then holds the weights and
+    # not the optimizer's slots (which would double or triple its size).
+    serving_model = keras.Model(model.inputs, model.outputs, name="mbert_classifier_serving")
+    ServingModule(serving_model, vocab_dir, labels_file, params["max_seq_length"]).save(
+        serving_model_dir)
+    summary = {
+        "labels": labels,
+        "train_languages": languages,
+        "train_counts": train.counts_by_language(),
+        "eval_counts": evaluation.counts_by_language(),
+        "epochs_run": len(history.history["loss"]),
+        "steps_per_epoch": steps_per_epoch,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "shuffle_labels": bool(params["shuffle_labels"]),
+        "random_init": bool(params["random_init"]),
+    }
+    (run_dir_path / "finetuning_summary.json").write_text(json.dumps(summary, indent=2))
+    logging.info("fine-tuning summary: %s", summary)
+    return summary
+
+
+class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup_steps`, then `after(step - warmup_steps)`."""
+
+    def __init__(self, peak: float, warmup_steps: int, after):
+        self.peak, self.warmup_steps, self.after = peak, warmup_steps, after
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = self.peak * (step + 1.0) / float(self.warmup_steps)
+        return keras.ops.where(step < self.warmup_steps, warm,
+                               self.after(step - self.warmup_steps))
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                "after": keras.optimizers.schedules.serialize(self.after)}
+
+
+# TFX Trainer calls this.
+def run_fn(fn_args) -> None:
+    """Fine-tunes on `fn_args.train_files`, early-stops on `fn_args.eval_files`, exports."""
+    params = finetuning_params(fn_args.custom_config)
+    run_dir = fn_args.model_run_dir or tempfile.mkdtemp(prefix="finetune-")
+    finetune(fn_args.train_files, fn_args.eval_files, fn_args.serving_model_dir, run_dir, params,
+             base_model=fn_args.base_model, train_steps=fn_args.train_steps)

@@ -1,0 +1,1 @@
+"""Pretraining Trainer module: MLM + NSP training of the encoder (TFX Trainer `run_fn`)."""

@@ -1,0 +1,46 @@
+"""The fine-tuning classifier: a BERT encoder with a dropout + dense head on the pooled output."""
+
+from __future__ import annotations
+
+import keras
+
+ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.1,
+                     seed: int | None = None) -> keras.Model:
+    """Puts a classification head on an encoder.
+
+    The head reads `pooled_output` (the tanh-projected `[CLS]` vector that BERT's NSP head was
+    trained on), as google-research/bert's `run_classifier.py` does.
+
+    Args:
+      encoder: a keras-nlp `BertBackbone` (inputs `token_ids` int32 [batch, seq_len],
+        `segment_ids` int32 [batch, seq_len], `padding_mask` bool [batch, seq_len]; outputs
+        `pooled_output` float [batch, hidden]).
+      num_classes: number of labels, >= 2.
+      dropout: dropout rate on the pooled output while training.
+      seed: seed for the dropout and head initialiser (reproducible runs).
+
+    Returns:
+      A `keras.Model` from the three encoder inputs to logits float32 [batch, num_classes].
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    inputs = {
+        "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
+        "segment_ids": keras.Input(shape=(None,), dtype="int32", name="segment_ids"),
+        "padding_mask": keras.Input(shape=(None,), dtype="bool", name="padding_mask"),
+    }
+    pooled = encoder(inputs)["pooled_output"]  # (B, H)
+    pooled = keras.layers.Dropout(dropout, seed=seed, name="classifier_dropout")(pooled)
+    # BERT initialises its task heads with a truncated normal of stddev 0.02.
+    logits = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed),
+        dtype="float32",  # logits stay float32 under a mixed-precision policy
+        name="logits",
+    )(pooled)  # (B, num_classes)
+    return keras.Model(inputs, logits, name="mbert_classifier")

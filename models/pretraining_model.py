@@ -1,0 +1,169 @@
+"""`PretrainingModel`: the encoder with BERT's masked-LM and next-sentence heads, and their losses.
+
+Only `keras` and `keras.ops` here, so the same model runs with KERAS_BACKEND=jax.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import keras_hub
+from keras import ops
+
+from models.masked_lm_head import TiedMaskedLMHead
+from models.next_sentence_head import NextSentenceHead
+
+# Keys of a masked batch (see models/masking.py `mask_batch`).
+MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions")
+
+
+@keras.saving.register_keras_serializable(package="mbert")
+class PretrainingModel(keras.Model):
+    """BERT pretraining network: `BertBackbone` + tied masked-LM head + next-sentence head.
+
+    Called on a dict with `token_ids` int32 [batch, seq_len], `segment_ids` int32
+    [batch, seq_len], `padding_mask` bool/int [batch, seq_len] and `mask_positions` int32
+    [batch, predictions]; returns `mlm_logits` float [batch, predictions, vocab] and
+    `nsp_logits` float [batch, 2].
+
+    With `sparse_last_layer` (the default), the last transformer layer computes its queries,
+    attention output and feed-forward block only at the rows the losses read: `[CLS]` (for the
+    next-sentence head) and the masked positions. Keys and values still cover every token, so the
+    result equals the dense computation at those rows (a test checks it), but the last layer's
+    cost drops by about (seq_len - predictions - 1) / seq_len. The weights are those of the
+    backbone's own layers, so the exported encoder is an ordinary `BertBackbone`.
+
+    Args:
+        encoder: The `BertBackbone` to pretrain (post-layer-norm BERT layers).
+        sparse_last_layer: Run the last layer only at the `[CLS]` and masked rows.
+        **kwargs: Standard model arguments (name, dtype).
+    """
+
+    def __init__(self, encoder: keras_hub.models.BertBackbone, sparse_last_layer: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.sparse_last_layer = bool(sparse_last_layer)
+        policy = encoder.dtype_policy
+        self.masked_lm_head = TiedMaskedLMHead(
+            vocabulary_size=encoder.vocabulary_size,
+            hidden_dim=encoder.hidden_dim,
+            dtype=policy,
+            name="masked_lm_head",
+        )
+        self.next_sentence_head = NextSentenceHead(dtype=policy, name="next_sentence_head")
+
+    def build(self, input_shape=None):
+        self.masked_lm_head.build((None, None, self.encoder.hidden_dim))
+        self.next_sentence_head.build((None, self.encoder.hidden_dim))
+        self.built = True
+
+    def _embed(self, token_ids, segment_ids, training):
+        encoder = self.encoder
+        tokens = encoder.token_embedding(token_ids)
+        positions = encoder.position_embedding(tokens)
+        segments = encoder.segment_embedding(segment_ids)
+        x = encoder.embeddings_add((tokens, positions, segments))
+        x = encoder.embeddings_layer_norm(x)
+        return encoder.embeddings_dropout(x, training=training)
+
+    @staticmethod
+    def _sparse_layer(layer, x, query_positions, padding_mask, training):
+        """One post-LN transformer layer evaluated only at `query_positions`.
+
+        x: float [B, T, H]; query_positions: int32 [B, Q]; padding_mask: [B, T] -> float [B, Q, H].
+        Mirrors keras-hub `TransformerEncoder.call` (normalize_first=False) with queries restricted.
+        """
+        query = ops.take_along_axis(x, ops.expand_dims(query_positions, -1), axis=1)  # (B, Q, H)
+        # (B, 1, T) broadcast over the Q query rows: every query sees every real token.
+        attention_mask = ops.expand_dims(ops.cast(padding_mask, "bool"), 1)
+        attention_mask = ops.broadcast_to(
+            attention_mask, (ops.shape(query)[0], ops.shape(query)[1], ops.shape(x)[1])
+        )
+        y = layer._self_attention_layer(
+            query=query, value=x, key=x, attention_mask=attention_mask, training=training
+        )
+        y = layer._self_attention_dropout(y, training=training)
+        y = layer._self_attention_layer_norm(y + query)
+        residual = y
+        y = layer._feedforward_intermediate_dense(y)
+        y = layer._feedforward_output_dense(y)
+        y = layer._feedforward_dropout(y, training=training)
+        return layer._feedforward_layer_norm(y + residual)
+
+    def call(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        token_ids = inputs["token_ids"]
+        padding_mask = inputs["padding_mask"]
+        mask_positions = ops.cast(inputs["mask_positions"], "int32")
+        encoder = self.encoder
+        x = self._embed(token_ids, inputs["segment_ids"], training)  # (B, T, H)
+        layers = encoder.transformer_layers
+        if self.sparse_last_layer:
+            for layer in layers[:-1]:
+                x = layer(x, padding_mask=padding_mask, training=training)
+            # Row 0 is [CLS] (pooled output), rows 1..P the masked positions.
+            cls_position = ops.zeros_like(mask_positions[:, :1])
+            query_positions = ops.concatenate([cls_position, mask_positions], axis=1)  # (B, 1+P)
+            y = self._sparse_layer(layers[-1], x, query_positions, padding_mask, training)
+            pooled = encoder.pooled_dense(y[:, 0, :])  # (B, H)
+            masked_rows = y[:, 1:, :]  # (B, P, H), already at the masked positions
+            head_positions = ops.broadcast_to(
+                ops.expand_dims(ops.arange(ops.shape(mask_positions)[1], dtype="int32"), 0),
+                ops.shape(mask_positions),
+            )
+        else:
+            for layer in layers:
+                x = layer(x, padding_mask=padding_mask, training=training)
+            pooled = encoder.pooled_dense(x[:, 0, :])
+            masked_rows, head_positions = x, mask_positions
+        mlm_logits = self.masked_lm_head(masked_rows, head_positions, encoder.token_embedding.embeddings)
+        nsp_logits = self.next_sentence_head(pooled)
+        return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            encoder=keras.saving.serialize_keras_object(self.encoder),
+            sparse_last_layer=self.sparse_last_layer,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    """BERT's losses and accuracy counts for one batch (float32 whatever the compute dtype).
+
+    Args:
+        outputs: `PretrainingModel` outputs (`mlm_logits` [B, P, V], `nsp_logits` [B, 2]).
+        batch: a masked batch with `mask_ids` int32 [B, P], `mask_weights` float32 [B, P]
+            (0 for padding slots) and `next_sentence_label` int [B].
+
+    Returns:
+        dict of float32 scalars `loss` (= mlm_loss + nsp_loss), `mlm_loss` (weighted mean over
+        real predictions), `nsp_loss`, and float32 [B] per-example `mlm_correct`,
+        `mlm_count` (for accuracy by language) and `nsp_correct`.
+    """
+    mlm_logits = ops.cast(outputs["mlm_logits"], "float32")
+    nsp_logits = ops.cast(outputs["nsp_logits"], "float32")
+    mask_ids = ops.cast(batch["mask_ids"], "int32")
+    weights = ops.cast(batch["mask_weights"], "float32")
+    nsp_labels = ops.cast(batch["next_sentence_label"], "int32")
+    mlm_xent = ops.sparse_categorical_crossentropy(mask_ids, mlm_logits, from_logits=True)  # (B, P)
+    # BERT's normaliser: the number of real predictions (+1e-5 so an all-padding batch is 0, not NaN).
+    mlm_loss = ops.sum(mlm_xent * weights) / (ops.sum(weights) + 1e-5)
+    nsp_loss = ops.mean(ops.sparse_categorical_crossentropy(nsp_labels, nsp_logits, from_logits=True))
+    mlm_hit = ops.cast(ops.equal(ops.cast(ops.argmax(mlm_logits, axis=-1), "int32"), mask_ids), "float32")
+    nsp_hit = ops.cast(ops.equal(ops.cast(ops.argmax(nsp_logits, axis=-1), "int32"), nsp_labels), "float32")
+    return {
+        "loss": mlm_loss + nsp_loss,
+        "mlm_loss": mlm_loss,
+        "nsp_loss": nsp_loss,
+        "mlm_correct": ops.sum(mlm_hit * weights, axis=1),
+        "mlm_count": ops.sum(weights, axis=1),
+        "nsp_correct": nsp_hit,
+    }

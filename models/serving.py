@@ -1,0 +1,167 @@
+"""The exported serving model: raw text or serialized tf.Examples in, class probabilities out.
+
+Tokenisation runs inside the graph, from the vocabulary files that travel as SavedModel assets, so
+the served model needs TensorFlow + tensorflow-text and nothing from this project. The same
+`ServingModule.featurize` feeds fine-tuning (tf.data) and serving, so the two cannot drift apart.
+
+Signatures (contract 5):
+  serving_default(examples: tf.string [batch] serialized tf.Example with a `text` feature)
+  predict_text(text: tf.string [batch] raw UTF-8)
+    -> {"probabilities": float32 [batch, num_classes], "label": tf.string [batch],
+        "label_id": int64 [batch]}
+  transformed_labels(examples) -> {"label_index": int64 [batch]}: the example's `label` feature
+    looked up in labels.txt (-1 when unknown); TFMA reads it as the label (a preprocessing
+    function), because TFMA's multi-class metrics want class ids, not strings.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from models.packer import SegmentPacker
+from models.tokenizer import load_tokenizer
+
+LABELS_FILE = "labels.txt"
+TEXT_FEATURE = "text"
+LABEL_FEATURE = "label"
+LABEL_INDEX_KEY = "label_index"
+_REPLACEMENT_CHAR = 0xFFFD
+
+
+def default_max_chars(seq_len: int) -> int:
+    """Characters kept per input before tokenising: far more than seq_len tokens ever need.
+
+    The cap bounds the work a hostile 100,000-character input can cause; a sequence of `seq_len`
+    word pieces very rarely spans more than 30 characters per piece.
+    """
+    return max(1000, 30 * seq_len)
+
+
+def sanitize_text(text: tf.Tensor, max_chars: int) -> tf.Tensor:
+    """Makes any byte string safe to tokenise: valid UTF-8, at most `max_chars` characters.
+
+    Invalid UTF-8 bytes become U+FFFD instead of failing the whole batch; the character cap keeps
+    a 100,000-character input from costing more than a long sentence.
+
+    Args:
+      text: tf.string [batch].
+      max_chars: characters kept from the start of each string.
+
+    Returns:
+      tf.string [batch].
+    """
+    text = tf.strings.unicode_transcode(
+        text, input_encoding="UTF-8", output_encoding="UTF-8", errors="replace",
+        replacement_char=_REPLACEMENT_CHAR)
+    return tf.strings.substr(text, 0, max_chars, unit="UTF8_CHAR")
+
+
+class ServingModule(tf.Module):
+    """Tokenizer + packer + classifier, with the SavedModel signatures of contract 5.
+
+    Args:
+      classifier: Keras model from the three encoder inputs to logits [batch, num_classes].
+      vocab_dir: folder with `vocab.txt` and `tokenizer.json` (contract 2), read by the shared
+        `models.tokenizer.load_tokenizer`.
+      labels_file: `labels.txt`, one label per line, line number = class id.
+      seq_len: packed sequence length.
+      max_chars: characters kept per input (default `default_max_chars(seq_len)`).
+    """
+
+    def __init__(self, classifier: keras.Model, vocab_dir: str | os.PathLike,
+                 labels_file: str | os.PathLike, seq_len: int, max_chars: int | None = None):
+        super().__init__(name="mbert_serving")
+        self.classifier = classifier
+        self.seq_len = int(seq_len)
+        self.max_chars = int(max_chars or default_max_chars(self.seq_len))
+        # The shared tokenizer carries vocab.txt and tokenizer.json as assets itself.
+        self.tokenizer = load_tokenizer(str(vocab_dir))
+        self.packer = SegmentPacker(self.seq_len, self.tokenizer.cls_id, self.tokenizer.sep_id,
+                                    self.tokenizer.pad_id)
+        self.labels_asset = tf.saved_model.Asset(str(labels_file))
+        self.labels = pathlib.Path(labels_file).read_text("utf-8").splitlines()
+        self.id_to_label = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.labels_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+            default_value="")
+        self.label_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.labels_asset, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+            default_value=-1)
+
+    def featurize(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        """tf.string [batch] -> the encoder inputs, each [batch, seq_len]."""
+        text = sanitize_text(text, self.max_chars)
+        ids = self.tokenizer.tokenize(text)  # int32 [batch, (pieces)]
+        return self.packer.pack(ids)  # each [batch, seq_len]
+
+    def label_ids(self, labels: tf.Tensor) -> tf.Tensor:
+        """tf.string [batch] -> int64 [batch], -1 for a label not in labels.txt."""
+        return self.label_to_id.lookup(labels)
+
+    def _predict(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = self.classifier(self.featurize(text), training=False)  # (B, C)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            "probabilities": probabilities,
+            "label": self.id_to_label.lookup(label_id),
+            "label_id": label_id,
+        }
+
+    @staticmethod
+    def _parse(examples: tf.Tensor, key: str) -> tf.Tensor:
+        parsed = tf.io.parse_example(
+            examples, {key: tf.io.FixedLenFeature([], tf.string, default_value="")})
+        return parsed[key]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def predict_text(self, text):
+        return self._predict(text)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serving_default(self, examples):
+        return self._predict(self._parse(examples, TEXT_FEATURE))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transformed_labels(self, examples):
+        return {LABEL_INDEX_KEY: self.label_ids(self._parse(examples, LABEL_FEATURE))}
+
+    def save(self, export_dir: str | os.PathLike) -> None:
+        """Writes the SavedModel with its three signatures to export_dir."""
+        tf.saved_model.save(
+            self, str(export_dir),
+            signatures={
+                "serving_default": self.serving_default,
+                "predict_text": self.predict_text,
+                "transformed_labels": self.transformed_labels,
+            })
+
+
+def write_labels(labels: Sequence[str], path: str | os.PathLike) -> pathlib.Path:
+    """Writes labels.txt (line number = class id) and returns its path."""
+    for label in labels:
+        if not label or "\n" in label or "\r" in label:
+            raise ValueError(f"label {label!r} cannot be written to a one-per-line labels.txt")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate labels in {list(labels)}")
+    path = pathlib.Path(path)
+    path.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+    return path
+
+
+def export_serving_model(classifier: keras.Model, vocab_dir: str | os.PathLike,
+                         labels: Sequence[str], seq_len: int,
+                         export_dir: str | os.PathLike) -> None:
+    """Exports classifier with in-graph tokenisation as a SavedModel (contract 5)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        labels_file = write_labels(labels, pathlib.Path(tmp) / LABELS_FILE)
+        ServingModule(classifier, vocab_dir, labels_file, seq_len).save(export_dir)

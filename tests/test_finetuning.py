@@ -1,0 +1,166 @@
+"""Fine-tuning: data selection and labels, encoder sources, the Trainer's run on SIB-200 rows."""
+
+import json
+
+import numpy as np
+import pytest
+
+import test_finetuning_support as support
+from components.finetuning import data
+from components.finetuning import trainer_module as tm
+
+SIB_LABELS = ["entertainment", "geography", "health", "politics", "science/technology", "sports",
+              "travel"]
+
+
+@pytest.fixture(scope="module")
+def sib_rows(sib200_dir, tmp_path_factory):
+    """(examples dir, pretrained dir): 32 train + 32 dev rows of en, de, zh-Hans."""
+    root = tmp_path_factory.mktemp("finetuning")
+    langs = ["en", "de", "zh-Hans"]
+    examples = support.sib200_examples(sib200_dir, root / "examples", langs, langs, 32, 32)
+    texts = [row[2] for code in support.SIB_LANGS
+             for row in support.read_sib200(sib200_dir, code, "train", 32)]
+    return examples, support.tiny_pretrained_dir(root / "pretrained", texts)
+
+
+def _split(rows):
+    return data.LabelledSplit(
+        text=np.array([r[0].encode() for r in rows], dtype=object),
+        language=np.array([r[1] for r in rows], dtype=object),
+        label=np.array([r[2] for r in rows], dtype=object),
+        source=np.array([r[3] for r in rows], dtype=object))
+
+
+def test_params_reject_unknown_keys_and_bad_values():
+    with pytest.raises(ValueError, match="unknown key 'epoch'"):
+        tm.finetuning_params({"epoch": 3})
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        tm.finetuning_params({"batch_size": "32"})
+    assert tm.finetuning_params({"epochs": 1})["train_languages"] == "all"
+
+
+def test_read_split_reads_every_record_with_its_source(sib_rows):
+    examples, _ = sib_rows
+    split = data.read_split([str(examples / "Split-train" / "*")])
+    assert len(split) == 96
+    assert split.counts_by_language() == {"de": 32, "en": 32, "zh-Hans": 32}
+    assert set(split.label) <= set(SIB_LABELS)
+    assert split.source[0].endswith("eng_Latn/train.tsv:2")
+    with pytest.raises(FileNotFoundError, match="no Examples files match"):
+        data.read_split([str(examples / "Split-nope" / "*")])
+
+
+def test_language_filter_keeps_only_the_requested_languages():
+    split = _split([("a", "en", "x", "f:1"), ("b", "de", "y", "f:2"), ("c", "en", "y", "f:3")])
+    assert data.filter_languages(split, ["en"], "train").counts_by_language() == {"en": 2}
+    assert len(data.filter_languages(split, "all", "train")) == 3
+    assert len(data.filter_languages(split, None, "train")) == 3
+    with pytest.raises(ValueError, match=r"\['sw'\] have no rows in the train split .*'de', 'en'"):
+        data.filter_languages(split, ["en", "sw"], "train")
+
+
+def test_label_vocabulary_is_sorted_or_given_and_bad_labels_name_their_source():
+    split = _split([("a", "en", "travel", "t.tsv:2"), ("b", "en", "health", "t.tsv:3")])
+    assert data.label_vocabulary(split) == ["health", "travel"]
+    assert data.label_vocabulary(split, ["travel", "health", "sports"]) == ["travel", "health", "sports"]
+    assert data.label_ids(split, ["travel", "health"]).tolist() == [0, 1]
+    with pytest.raises(ValueError, match=r"label 'health' at t.tsv:3 is not in the given labels"):
+        data.label_vocabulary(split, ["travel"])
+    unlabelled = _split([("a", "en", "travel", "t.tsv:2"), ("b", "en", "", "t.tsv:9")])
+    with pytest.raises(ValueError, match=r"1 rows have no 'label' feature, first at t.tsv:9"):
+        data.label_vocabulary(unlabelled)
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        data.label_vocabulary(_split([("a", "en", "travel", "t.tsv:2")]))
+
+
+def test_shuffled_labels_keep_their_counts_but_not_their_rows():
+    ids = np.repeat(np.arange(7, dtype=np.int32), 20)
+    shuffled = data.shuffle_labels(ids, seed=3)
+    assert np.bincount(shuffled).tolist() == [20] * 7
+    assert (shuffled == ids).mean() < 0.4
+    np.testing.assert_array_equal(shuffled, data.shuffle_labels(ids, seed=3))
+
+
+def test_finetune_on_english_exports_a_serving_model(sib_rows, tmp_path):
+    import tensorflow as tf
+
+    examples, pretrained = sib_rows
+    params = tm.finetuning_params({"train_languages": ["en"], "max_seq_length": 32,
+                                   "batch_size": 8, "epochs": 5, "learning_rate": 1e-3})
+    summary = tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
+                          str(tmp_path / "serving"), str(tmp_path / "run"), params,
+                          base_model=str(pretrained), train_steps=6)
+    # Only English rows were used, for training and for early stopping alike.
+    assert summary["train_counts"] == {"en": 32} and summary["eval_counts"] == {"en": 32}
+    assert summary["steps_per_epoch"] == 4 and summary["epochs_run"] <= 2
+    assert summary["labels"] == sorted(summary["labels"]) and set(summary["labels"]) <= set(SIB_LABELS)
+    assert json.loads((tmp_path / "run" / "finetuning_summary.json").read_text()) == summary
+    model = tf.saved_model.load(str(tmp_path / "serving"))
+    assert (tmp_path / "serving" / "assets" / "labels.txt").read_text().splitlines() == summary["labels"]
+    outputs = model.signatures["predict_text"](text=tf.constant(["Die Wahl", "选举"]))
+    assert outputs["probabilities"].shape == (2, len(summary["labels"]))
+
+
+def test_encoder_from_a_local_keras_nlp_preset_folder(tmp_path):
+    import keras_hub
+
+    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(3)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]",
+                                                              "hello", "world", "##s", "!"]
+    preset = tmp_path / "bert_preset"
+    keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=16).save_to_preset(str(preset))
+    keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=False).save_to_preset(str(preset))
+    params = tm.finetuning_params({"pretrained_preset_dir": str(preset), "max_seq_length": 16})
+    encoder, vocab_dir = tm.resolve_encoder(params, None, tmp_path / "work")
+    assert encoder.vocabulary_size == len(vocab)
+    assert (vocab_dir / "vocab.txt").read_text().splitlines() == vocab
+    settings = json.loads((vocab_dir / "tokenizer.json").read_text())
+    assert settings["reserved_tokens"] == vocab[:8] and settings["lower_case"] is False
+    from models.tokenizer import load_tokenizer
+
+    ids = load_tokenizer(str(vocab_dir)).tokenize(["hello worlds!"]).to_list()
+    assert ids == [[8, 9, 10, 11]]  # hello world ##s !
+
+
+def test_random_init_keeps_the_architecture_and_drops_the_weights(sib_rows, tmp_path):
+    _, pretrained = sib_rows
+    loaded, _ = tm.resolve_encoder(tm.finetuning_params({"max_seq_length": 32}), str(pretrained), tmp_path)
+    fresh, _ = tm.resolve_encoder(tm.finetuning_params({"max_seq_length": 32, "random_init": True}),
+                                  str(pretrained), tmp_path)
+    assert fresh.get_config()["num_layers"] == loaded.get_config()["num_layers"] == 2
+    assert [w.shape for w in fresh.get_weights()] == [w.shape for w in loaded.get_weights()]
+    embedding = 0  # the token embedding: random in both, but not the same draw
+    assert not np.allclose(fresh.get_weights()[embedding], loaded.get_weights()[embedding])
+
+
+def test_encoder_problems_are_named(sib_rows, tmp_path):
+    _, pretrained = sib_rows
+    with pytest.raises(ValueError, match="max_seq_length 64 exceeds the encoder's max_sequence_length 32"):
+        tm.resolve_encoder(tm.finetuning_params({"max_seq_length": 64}), str(pretrained), tmp_path)
+    with pytest.raises(ValueError, match="no encoder"):
+        tm.resolve_encoder(tm.finetuning_params({}), None, tmp_path)
+    with pytest.raises(FileNotFoundError, match="pretrained_preset_dir"):
+        tm.resolve_encoder(tm.finetuning_params({"pretrained_preset_dir": str(tmp_path / "x")}),
+                           None, tmp_path)
+
+
+def test_classifier_head_shapes_and_arguments():
+    import keras
+
+    from models.classifier import build_classifier
+    from models.encoder import build_encoder
+    from models.encoder_config import EncoderConfig
+
+    encoder = build_encoder(EncoderConfig.preset("tiny", 20, max_sequence_length=8))
+    model = build_classifier(encoder, 5, dropout=0.2)
+    inputs = {"token_ids": np.ones((3, 8), "int32"), "segment_ids": np.zeros((3, 8), "int32"),
+              "padding_mask": np.ones((3, 8), bool)}
+    assert tuple(model(inputs).shape) == (3, 5)
+    assert model.get_layer("classifier_dropout").rate == 0.2
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        build_classifier(encoder, 1)
+    with pytest.raises(ValueError, match="dropout"):
+        build_classifier(encoder, 3, dropout=1.0)
+    assert isinstance(model, keras.Model)
