@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 import types
 import typing
 from typing import Any, Optional
@@ -74,6 +75,12 @@ class PretrainingConfig:
     mixed_precision: str = "auto"
     jit_compile: str = "auto"
     tpu: Optional[str] = None
+
+    def __post_init__(self):
+        for key in ("mixed_precision", "jit_compile"):
+            if getattr(self, key) not in ("auto", "true", "false"):
+                raise ConfigError(f"pretraining.{key}: expected 'auto', 'true' or 'false', "
+                                  f"got {getattr(self, key)!r}")
 
 
 @dataclasses.dataclass
@@ -143,6 +150,10 @@ class PipelineConfig:
     stages: str = "all"
 
     def __post_init__(self):
+        # Vertex AI's rule for pipeline names; holding it locally too keeps one config for both.
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", self.pipeline_name):
+            raise ConfigError(f"pipeline_name: {self.pipeline_name!r} must be lower-case letters, "
+                              f"digits and '-' (Vertex AI's rule), e.g. 'mbert-demo'")
         if self.stages not in ("all", "ingestion"):
             raise ConfigError(f"stages: expected 'all' or 'ingestion', got {self.stages!r}")
 

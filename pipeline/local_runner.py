@@ -24,26 +24,28 @@ LOCAL_BEAM_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_worke
 
 
 def quiet_logs(verbose: bool) -> None:
-    """Keeps TensorFlow, absl and Beam from flooding the terminal unless asked to."""
+    """Shows which component runs, and errors; TensorFlow, absl and Beam chatter only if verbose."""
     if verbose:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Environment too, so Beam's worker processes inherit the quiet.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     warnings.filterwarnings("ignore")
-    for name in ("absl", "apache_beam", "tensorflow", "tfx", "ml_metadata", "root"):
+    for name in ("apache_beam", "tensorflow", "tfx", "ml_metadata"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    progress = logging.getLogger("absl")
-    progress.addHandler(_ComponentProgressHandler())
+    # TFX reports progress through absl at INFO: keep INFO flowing into our handler only.
+    absl_logger = logging.getLogger("absl")
+    absl_logger.setLevel(logging.INFO)
+    absl_logger.propagate = False
+    absl_logger.handlers = [_ComponentProgressHandler()]
 
 
 class _ComponentProgressHandler(logging.Handler):
-    """Prints one line when a TFX component starts or finishes, whatever the log level."""
+    """Prints a line when a TFX component starts or finishes, and any error; drops the rest."""
 
     def __init__(self):
         super().__init__(level=logging.INFO)
         self._started: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -55,12 +57,15 @@ class _ComponentProgressHandler(logging.Handler):
             name = message[len("Component "):-len(" is finished.")]
             seconds = time.monotonic() - self._started.get(name, time.monotonic())
             click.echo(f"✓ {name} ({seconds:.0f} s)", err=True)
+        elif record.levelno >= logging.ERROR:
+            click.echo(f"error: {message}", err=True)
 
 
 def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str) -> dict:
     """Runs the pipeline locally and returns the resolved paths."""
     from tfx import v1 as tfx
 
+    from pipeline.inputs import resolve_corpus
     from pipeline.pipeline import PipelinePaths, create_pipeline
 
     config = load_config(config_path)
@@ -75,8 +80,12 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
         metadata_path=str(output_dir / "metadata.sqlite"),
         serving_dir=str(serving_dir),
     )
+    resolved = {"pretraining_corpus": resolve_corpus(config.pretraining_corpus, "pretraining_corpus")}
+    if config.stages == "all":
+        resolved["labelled_data"] = resolve_corpus(config.labelled_data, "labelled_data")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, paths, beam_args))
+    tfx.orchestration.LocalDagRunner().run(
+        create_pipeline(config, paths, beam_args, resolved_inputs=resolved))
     return {"config": config, "paths": paths}
 
 

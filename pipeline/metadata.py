@@ -33,6 +33,22 @@ def execution_states(metadata_path: str, pipeline_name: str, component_id: str) 
 def latest_output_uri(metadata_path: str, pipeline_name: str, component_id: str,
                       output_key: str) -> Optional[str]:
     """The URI of the newest artifact a component wrote (or reused from cache) under output_key."""
+    artifact = latest_output(metadata_path, pipeline_name, component_id, output_key)
+    return artifact.uri if artifact is not None else None
+
+
+def custom_properties(artifact: metadata_store_pb2.Artifact) -> dict:
+    """An MLMD artifact's custom properties as plain Python values."""
+    values = {}
+    for key, value in artifact.custom_properties.items():
+        kind = value.WhichOneof("value")
+        values[key] = getattr(value, kind) if kind else None
+    return values
+
+
+def latest_output(metadata_path: str, pipeline_name: str, component_id: str,
+                  output_key: str) -> Optional[metadata_store_pb2.Artifact]:
+    """The newest artifact a component wrote (or reused from cache) under output_key."""
     store = _store(metadata_path)
     executions = _node_executions(store, pipeline_name, component_id)
     if not executions:
@@ -46,4 +62,4 @@ def latest_output_uri(metadata_path: str, pipeline_name: str, component_id: str,
     if not artifact_ids:
         return None
     (artifact,) = store.get_artifacts_by_id([max(artifact_ids)])
-    return artifact.uri
+    return artifact

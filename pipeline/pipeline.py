@@ -21,6 +21,7 @@ from components.pretraining_examples.component import PretrainingExampleGen
 from components.push.component import MBertPusher
 from components.vocabulary.component import VocabularyGen
 from pipeline.config import CorpusConfig, PipelineConfig
+from pipeline.inputs import ResolvedCorpus
 
 # TFX Trainer entry points, by module path.
 PRETRAINING_RUN_FN = "components.pretraining.trainer_module.run_fn"
@@ -38,12 +39,15 @@ class PipelinePaths:
     serving_base_path: str = ""
 
 
-def _ingest_and_validate(name: str, corpus: CorpusConfig) -> list:
+def _ingest_and_validate(name: str, corpus: CorpusConfig,
+                         resolved: Optional[ResolvedCorpus]) -> list:
     ingestion = CorpusIngestion(
         format=corpus.format,
-        input_paths=json.dumps(corpus.inputs),
+        input_paths=json.dumps(resolved.inputs if resolved else corpus.inputs),
         max_chars=corpus.max_chars,
         max_reject_ratio=corpus.max_reject_ratio,
+        span=resolved.span if resolved else "",
+        input_fingerprint=resolved.fingerprint if resolved else "",
     ).with_id(f"{name}_ingestion")
     statistics = tfx.components.StatisticsGen(
         examples=ingestion.outputs["examples"]).with_id(f"{name}_statistics")
@@ -99,12 +103,14 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
 
 
 def _flag(value: str):
-    return {"auto": "auto", "true": True, "false": False}[value.lower()]
+    return {"auto": "auto", "true": True, "false": False}[value]
 
 
 def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                     beam_pipeline_args: Optional[list[str]] = None,
-                    trainer_resources=None) -> tfx.dsl.Pipeline:
+                    trainer_resources=None,
+                    resolved_inputs: Optional[dict[str, ResolvedCorpus]] = None
+                    ) -> tfx.dsl.Pipeline:
     """Builds the pipeline from validated settings.
 
     Args:
@@ -113,14 +119,19 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
       beam_pipeline_args: arguments for every Beam stage (DirectRunner, Dataflow, Flink, Spark).
       trainer_resources: a ResourceSpec (CPU, memory, accelerators) for the Trainer steps on
         Vertex/Kubeflow; None locally.
+      resolved_inputs: per corpus ("pretraining_corpus", "labelled_data"), the newest span and
+        the input fingerprint a local runner resolved (pipeline/inputs.py); None = as configured.
 
     Returns:
       The TFX pipeline, with caching on.
     """
-    corpus_stage = _ingest_and_validate("corpus", config.pretraining_corpus)
+    resolved_inputs = resolved_inputs or {}
+    corpus_stage = _ingest_and_validate("corpus", config.pretraining_corpus,
+                                        resolved_inputs.get("pretraining_corpus"))
     components = list(corpus_stage)
     if config.stages == "all":
-        labelled_stage = _ingest_and_validate("labelled", config.labelled_data)
+        labelled_stage = _ingest_and_validate("labelled", config.labelled_data,
+                                              resolved_inputs.get("labelled_data"))
         pretraining_stage = _pretraining(config, paths, corpus_stage[0].outputs["examples"])
         pretraining_trainer = pretraining_stage[-1]
         labelled_examples = labelled_stage[0].outputs["examples"]
@@ -150,7 +161,10 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
             pretraining_trainer.with_platform_config(trainer_resources)
             finetuning_trainer.with_platform_config(trainer_resources)
 
-        resolver = latest_blessed_model_resolver()
+        # Locally the candidate is kept out of its own baseline (full caching on re-runs);
+        # Vertex/Kubeflow compile TFX's stock latest-blessed-model strategy.
+        resolver = latest_blessed_model_resolver(
+            candidate=finetuning_trainer.outputs["model"] if paths.metadata_path else None)
         evaluator = create_evaluator(
             examples=labelled_examples,
             model=finetuning_trainer.outputs["model"],

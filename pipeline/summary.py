@@ -36,3 +36,32 @@ def print_run_summary(config, paths) -> None:
                                                 f"{name}_validation", "anomalies")
         if validation:
             click.echo(f"statistics, schema and anomalies: {pathlib.Path(validation).parent.parent}")
+    _print_evaluation_and_push(config, paths)
+
+
+def _print_evaluation_and_push(config, paths) -> None:
+    from components.evaluation.report import format_language_table, write_report
+
+    evaluation = metadata.latest_output_uri(paths.metadata_path, config.pipeline_name,
+                                            "evaluator", "evaluation")
+    if evaluation is None:
+        return
+    reports_dir = pathlib.Path(paths.pipeline_root).parent / "reports"
+    report = write_report(evaluation, reports_dir)
+    click.echo(f"\naccuracy by language ({', '.join(config.evaluation.splits)} split):")
+    click.echo(format_language_table(report), nl=False)
+    click.echo(f"report: {reports_dir}/eval_by_language.{{json,md,png}}")
+
+    blessing = metadata.latest_output(paths.metadata_path, config.pipeline_name, "evaluator",
+                                      "blessing")
+    pushed = metadata.latest_output(paths.metadata_path, config.pipeline_name, "pusher",
+                                    "pushed_model")
+    blessed = blessing is not None and metadata.custom_properties(blessing).get("blessed") == 1
+    click.echo(f"model: {'BLESSED' if blessed else 'NOT BLESSED'}")
+    properties = metadata.custom_properties(pushed) if pushed is not None else {}
+    if properties.get("pushed") == 1:
+        click.echo(f"pushed model: {properties['pushed_destination']}")
+        click.echo(f"try it: mbert predict --model {pathlib.Path(properties['pushed_destination']).parent} "
+                   f"\"Hello, how are you?\"")
+    else:
+        click.echo(f"nothing pushed this run; serving folder: {paths.serving_dir}")

@@ -13,7 +13,7 @@ DEFAULT_IMAGE = "gcr.io/YOUR_PROJECT/mbert-pipeline:latest"
 
 
 def _trainer_resources(config: PipelineConfig):
-    from tfx.proto.orchestration import pipeline_pb2
+    from kfp.pipeline_spec import pipeline_spec_pb2 as pipeline_pb2
 
     spec = pipeline_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec(
         cpu_limit=config.vertex.trainer_cpu_limit,

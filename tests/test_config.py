@@ -62,3 +62,13 @@ def test_invalid_yaml_names_the_file(tmp_path):
     bad.write_text("pretraining: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: invalid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"pipeline_name": "My_Pipeline"}, r"pipeline_name: 'My_Pipeline' must be lower-case"),
+    ({"stages": "some"}, r"stages: expected 'all' or 'ingestion'"),
+    ({"pretraining": {"mixed_precision": "maybe"}}, r"pretraining\.mixed_precision: expected 'auto'"),
+])
+def test_invalid_values_are_named(data, key):
+    with pytest.raises(ConfigError, match=key):
+        config_from_dict(data)

@@ -232,7 +232,7 @@ def test_sib200_reader(tmp_path):
 def test_chatterbot_reader_keeps_lines_and_isolates_bad_bytes(tmp_path):
     folder = tmp_path / "data" / "tchinese"
     folder.mkdir(parents=True)
-    (folder / "x.yml").write_bytes(
+    (folder / "greetings.yml").write_bytes(
         "categories:\n- greetings\n- other\nconversations:\n- - 你好\n  - 嗨\n- - bad \xff here\n  - fine\n"
         "- just a string\n".encode("utf-8", errors="surrogateescape").replace(b"\xc3\xbf", b"\xff"))
     (folder / "empty.yml").write_bytes(b"")
@@ -241,12 +241,12 @@ def test_chatterbot_reader_keeps_lines_and_isolates_bad_bytes(tmp_path):
     assert [(r.source.rsplit("/", 1)[1], r.line, r.text, r.doc_id, r.sentence_index, r.label, r.error)
             for r in records] == [
         ("empty.yml", 0, None, None, 0, None, "empty_file"),
+        ("greetings.yml", 5, "你好", "chatterbot/tchinese/greetings.yml#0", 0, "greetings", None),
+        ("greetings.yml", 6, "嗨", "chatterbot/tchinese/greetings.yml#0", 1, "greetings", None),
+        ("greetings.yml", 7, None, "chatterbot/tchinese/greetings.yml#1", 0, "greetings", "invalid_utf8"),
+        ("greetings.yml", 8, "fine", "chatterbot/tchinese/greetings.yml#1", 1, "greetings", None),
+        ("greetings.yml", 9, None, None, 0, None, "malformed_row"),
         ("nocat.yml", 2, "hi", "chatterbot/tchinese/nocat.yml#0", 0, None, "missing_label"),
-        ("x.yml", 5, "你好", "chatterbot/tchinese/x.yml#0", 0, "greetings", None),
-        ("x.yml", 6, "嗨", "chatterbot/tchinese/x.yml#0", 1, "greetings", None),
-        ("x.yml", 7, None, "chatterbot/tchinese/x.yml#1", 0, "greetings", "invalid_utf8"),
-        ("x.yml", 8, "fine", "chatterbot/tchinese/x.yml#1", 1, "greetings", None),
-        ("x.yml", 9, None, None, 0, None, "malformed_row"),
     ]
     assert {r.language for r in records} == {"tchinese"}
 

@@ -8,16 +8,29 @@ from tfx import v1 as tfx
 
 from components.evaluation import eval_config as eval_config_lib
 from components.evaluation import tfma_module
+from components.evaluation.baseline import LatestBlessedOtherModelStrategy
 
 EVAL_MODULE_PATH = tfma_module.__name__
 
 
-def latest_blessed_model_resolver(name: str = "latest_blessed_model_resolver"):
-    """A Resolver whose `model` output is the newest blessed Model (empty on the first run)."""
-    return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+def latest_blessed_model_resolver(name: str = "latest_blessed_model_resolver", candidate=None):
+    """A Resolver whose `model` output is the newest blessed Model (empty on the first run).
+
+    Args:
+      name: the node id.
+      candidate: the Trainer's `model` channel. When given, the candidate itself is never its
+        own baseline (baseline.py), so a re-run with unchanged inputs stays fully cached. Local
+        runs use it; Vertex/Kubeflow compile only TFX's stock strategy.
+    """
+    channels = dict(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    )
+    if candidate is None:
+        return tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **channels).with_id(name)
+    return tfx.dsl.Resolver(
+        strategy_class=LatestBlessedOtherModelStrategy, candidate=candidate, **channels
     ).with_id(name)
 
 

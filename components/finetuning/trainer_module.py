@@ -195,7 +195,7 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
                 restore_best_weights=True),
             keras.callbacks.TensorBoard(log_dir=str(run_dir_path / "logs")),
         ],
-        verbose=2,
+        verbose="auto",
     )
     # A fresh functional model on the same layers: the SavedModel then holds the weights and
     # not the optimizer's slots (which would double or triple its size).

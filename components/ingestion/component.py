@@ -23,6 +23,8 @@ def CorpusIngestion(
     input_paths: Parameter[str],
     max_chars: Parameter[int] = DEFAULT_MAX_CHARS,
     max_reject_ratio: Parameter[float] = beam_job.DEFAULT_MAX_REJECT_RATIO,
+    span: Parameter[str] = "",
+    input_fingerprint: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Ingests a multilingual corpus into an Examples artifact.
@@ -38,6 +40,9 @@ def CorpusIngestion(
         means the installed chatterbot-corpus for format chatterbot.
       max_chars: longest accepted record, in code points.
       max_reject_ratio: the execution fails (after writing its outputs) above this ratio.
+      span: the input span the runner resolved (recorded on the artifact; "" = none).
+      input_fingerprint: digest of the input files (paths, sizes, times) computed by the runner;
+        unused here, but part of TFX's cache key, so changed data re-runs ingestion.
       beam_pipeline: made by TFX from the pipeline's beam_pipeline_args.
     """
     try:
@@ -55,7 +60,9 @@ def CorpusIngestion(
     summary = beam_job.finalize_outputs(output_dir)
 
     examples.split_names = artifact_utils.encode_split_names(summary["split_names"])
-    examples.span = 0
+    examples.span = int(span) if span.isdigit() else 0
+    if span:
+        examples.set_string_custom_property("input_span", span)
     # What ExampleGen records, so StatisticsGen/Transform/Trainer read it without guessing.
     examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, "tfrecords_gzip")

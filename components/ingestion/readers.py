@@ -328,7 +328,11 @@ def read_sib200_file(task: FileTask) -> Iterator[RawRecord]:
 
 def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
     """chatterbot-corpus YAML: each conversation is a document, each utterance a sentence,
-    the file's first `categories` entry the label; the line is the utterance's YAML line.
+    the file's topic the label; the line is the utterance's YAML line.
+
+    The topic is the file name (`sports.yml` -> `sports`) of a file that declares `categories`:
+    the `categories` entries themselves are translated (`スポーツ`, `спорт`), while the file
+    names are shared across languages, which is what cross-lingual evaluation needs.
 
     Lines are decoded one by one (undecodable ones replaced before parsing) so that an
     invalid byte costs only the utterances on that line. A file that is not valid YAML is
@@ -360,11 +364,9 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
     sections = {key.value: value for key, value in root.value if isinstance(key, yaml.ScalarNode)}
     label = None
     categories = sections.get("categories")
-    if isinstance(categories, yaml.SequenceNode) and categories.value:
-        first = categories.value[0]
-        label = first.value.strip() if isinstance(first, yaml.ScalarNode) and first.value.strip() else None
-    elif isinstance(categories, yaml.ScalarNode) and categories.value.strip():
-        label = categories.value.strip()
+    if (isinstance(categories, yaml.SequenceNode) and categories.value) or (
+            isinstance(categories, yaml.ScalarNode) and categories.value.strip()):
+        label = os.path.splitext(os.path.basename(task.path))[0].lower()
     conversations = sections.get("conversations")
     if not isinstance(conversations, yaml.SequenceNode) or not conversations.value:
         yield _empty_file(task)

@@ -26,6 +26,7 @@ from typing import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+import tqdm
 
 from components.pretraining import data, hardware
 from components.pretraining.hparams import PretrainingHParams
@@ -271,6 +272,9 @@ def train(
         iterator = iter(_distributed_dataset(strategy, train_list, hparams, masking_kwargs))
         train_step = make_train_step(model, optimizer, strategy, jit_compile=jit)
         window = {"mlm_correct": 0.0, "mlm_count": 0.0, "nsp_correct": 0.0, "examples": 0.0}
+        # A progress bar on a terminal (disable=None: off when stderr is not a TTY, e.g. in CI).
+        progress = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
+                             unit="step", disable=None if chief else True)
         try:
             while step < hparams.train_steps:
                 out = train_step(next(iterator))
@@ -287,7 +291,9 @@ def train(
                 first = first or last
                 for key in window:
                     window[key] += last[key]
+                progress.update(1)
                 if step % hparams.log_every == 0 or step == hparams.train_steps:
+                    progress.set_postfix(loss=f"{last['loss']:.3f}", mlm=f"{last['mlm_loss']:.3f}")
                     _log_step(writer, step_log, step, last, window, optimizer)
                     window = dict.fromkeys(window, 0.0)
                 if step % hparams.checkpoint_every == 0 or step == hparams.train_steps:
@@ -295,6 +301,7 @@ def train(
         except tf.errors.DataLossError:
             raise data.BadInputError(f"train data: corrupt TFRecord data in {data.find_corrupt_file(train_list)}") from None
         finally:
+            progress.close()
             if step_log:
                 step_log.flush()
     if not chief and save_dir.exists():

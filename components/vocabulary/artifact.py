@@ -6,4 +6,5 @@ from tfx.types.artifact import Artifact
 class Vocabulary(Artifact):
     """A WordPiece vocabulary and its tokenizer settings, files at the artifact uri root."""
 
-    TYPE_NAME = "Vocabulary"
+    # "<namespace>.<Name>": the form Vertex AI / KFP v2 require of custom artifact types.
+    TYPE_NAME = "mbert.Vocabulary"
