@@ -44,7 +44,10 @@ class VocabularyConfig:
     smoothing: float = 0.7
     lower_case: bool = False
     num_unused: int = 100
-    max_characters: int = 5000
+    max_characters: int = 10000
+    # Unseen common Hangul / hanzi / kanji added for the scripts the corpus uses, so held-out
+    # text stays off [UNK]; -1 = a twentieth of vocab_size, 0 = none.
+    seed_characters: int = -1
 
 
 @dataclasses.dataclass

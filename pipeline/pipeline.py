@@ -65,6 +65,7 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
     vocabulary = VocabularyGen(
         examples=corpus_examples, vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
         lower_case=vocab.lower_case, num_unused=vocab.num_unused, max_chars=vocab.max_characters,
+        seed_characters=vocab.seed_characters,
     ).with_id("vocabulary")
     ex = config.pretraining_examples
     instances = PretrainingExampleGen(

@@ -67,14 +67,20 @@ def _ingested_records(task):
 @click.option("--smoothing", type=float, default=0.7, show_default=True, help="Language smoothing exponent.")
 @click.option("--lower-case", is_flag=True, help="Uncased vocabulary (lower case, NFD, no accents).")
 @click.option("--num-unused", type=int, default=100, show_default=True)
-@click.option("--max-characters", type=int, default=5000, show_default=True, help="Alphabet cap.")
+@click.option("--max-characters", type=int, default=10000, show_default=True, help="Alphabet cap.")
 @click.option("--min-char-count", type=int, default=1, show_default=True)
 @click.option("--max-chars-per-word", type=int, default=200, show_default=True)
 @click.option("--num-rounds", type=int, default=3, show_default=True)
+@click.option("--seed-characters", type=int, default=-1, show_default=True,
+              help="Unseen common Hangul/hanzi/kanji (national standard sets) added to the alphabet "
+                   "for the scripts the corpus uses; -1 = vocab size / 20, 0 = none.")
+@click.option("--all-suffix-forms", is_flag=True,
+              help="Give every character a ## form, not only those seen inside a word.")
 @click.option("--language", default=None, help="Language of every --input file (format lines).")
 @click.option("--beam-arg", "beam_args", multiple=True, help="Passed to Beam unchanged (repeatable).")
 def vocab(fmt, inputs, vocab_size, output, smoothing, lower_case, num_unused, max_characters,
-          min_char_count, max_chars_per_word, num_rounds, language, beam_args):
+          min_char_count, max_chars_per_word, num_rounds, seed_characters, all_suffix_forms, language,
+          beam_args):
     """Learn a shared WordPiece vocabulary (M-BERT recipe) with Apache Beam."""
     import apache_beam as beam  # pylint: disable=g-import-not-at-top
     from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
@@ -84,7 +90,8 @@ def vocab(fmt, inputs, vocab_size, output, smoothing, lower_case, num_unused, ma
     params = beam_pipeline.VocabParams(
         vocab_size=vocab_size, smoothing=smoothing, lower_case=lower_case, num_unused=num_unused,
         max_characters=max_characters, min_char_count=min_char_count,
-        max_chars_per_word=max_chars_per_word, num_rounds=num_rounds)
+        max_chars_per_word=max_chars_per_word, num_rounds=num_rounds, seed_characters=seed_characters,
+        suffix_if_inner_only=not all_suffix_forms)
     try:
         params.validate()
         os.makedirs(output, exist_ok=True)

@@ -49,6 +49,7 @@ def VocabularyGen(
     max_chars_per_word: Parameter[int] = _DEFAULTS.max_chars_per_word,
     max_token_chars: Parameter[int] = _DEFAULTS.max_token_chars,
     num_rounds: Parameter[int] = _DEFAULTS.num_rounds,
+    seed_characters: Parameter[int] = _DEFAULTS.seed_characters,
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Learns a shared WordPiece vocabulary from ingested Examples (M-BERT recipe).
@@ -69,12 +70,14 @@ def VocabularyGen(
       max_chars_per_word: words up to this length are always tokenised.
       max_token_chars: longest learned token.
       num_rounds: learning rounds.
+      seed_characters: unseen common Hangul/hanzi/kanji added to the alphabet for the scripts
+        the corpus uses (-1 = vocab_size // 20, 0 = none); see `seeds.py`.
       beam_pipeline: made by TFX from the pipeline's beam_pipeline_args.
     """
     params = _params(
         vocab_size=vocab_size, smoothing=smoothing, lower_case=bool(lower_case), num_unused=num_unused,
         max_characters=max_chars, min_char_count=min_char_count, max_chars_per_word=max_chars_per_word,
-        max_token_chars=max_token_chars, num_rounds=num_rounds)
+        max_token_chars=max_token_chars, num_rounds=num_rounds, seed_characters=seed_characters)
     split_names = artifact_utils.decode_split_names(examples.split_names)
     stats = run_vocabulary(examples.uri, split_names, vocabulary.uri, params, beam_pipeline)
     vocabulary.set_int_custom_property("vocab_size", stats["vocab_size"])

@@ -30,6 +30,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from components.vocabulary import basic_tokenizer
+from components.vocabulary import seeds as seeds_module
 from components.vocabulary.wordpiece import SUFFIX, piece_starts, split_word
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -72,40 +73,72 @@ def smoothing_weights(word_totals: Mapping[str, float], exponent: float) -> dict
 
 
 def count_characters(word_table: Iterable[tuple[str, tuple[float, float]]]) -> dict[str, list]:
-    """Character occurrences, raw and smoothed, from (word, (raw count, weighted count)) pairs."""
+    """Character occurrences from (word, (raw count, weighted count)) pairs.
+
+    Returns:
+      char -> [raw occurrences, smoothed occurrences, raw occurrences inside a word (not
+      first)]; the last one decides whether the character needs a `##` form.
+    """
     chars: dict[str, list] = {}
     for word, (raw, weighted) in word_table:
-        for ch in word:
+        for i, ch in enumerate(word):
+            inner = raw if i else 0
             entry = chars.get(ch)
             if entry is None:
-                chars[ch] = [raw, weighted]
+                chars[ch] = [raw, weighted, inner]
             else:
                 entry[0] += raw
                 entry[1] += weighted
+                entry[2] += inner
     return chars
 
 
 def alphabet_tokens(char_counts: Mapping[str, Sequence[float]], min_char_count: float = 2,
-                    max_characters: int = 5000) -> list[str]:
-    """The character tokens: frequent characters, word-initial and (when possible) `##` forms.
+                    max_characters: int = 5000, seeds: Sequence[str] = (),
+                    suffix_if_inner_only: bool = False) -> list[str]:
+    """The character tokens: frequent characters, word-initial and (when needed) `##` forms.
 
     Args:
-      char_counts: char -> (raw occurrences, smoothed occurrences).
+      char_counts: char -> (raw occurrences, smoothed occurrences[, raw inner occurrences]).
       min_char_count: raw occurrences needed; rarer characters stay out (their words are UNK).
-      max_characters: at most this many distinct characters, the highest smoothed counts first,
-        so small languages' scripts are not crowded out by big ones.
+      max_characters: at most this many distinct seen characters, the highest smoothed counts
+        first, so small languages' scripts are not crowded out by big ones.
+      seeds: unseen characters to add after the seen ones (see `seeds.select_seeds`); they get
+        both forms unless isolated, since where they will occur is unknown.
+      suffix_if_inner_only: give a seen character its `##` form only when it occurred inside a
+        word (needs the third count); characters only ever seen word-initially (capitals,
+        some syllables) then leave that room to learned subwords.
 
     Returns:
-      Tokens in order: each kept character, then `##` + it unless it is always a word of its own.
+      Tokens in order: each kept character, then `##` + it unless it is always a word of its own
+      (or, with `suffix_if_inner_only`, never seen inside a word); then the seeds likewise.
     """
     kept = [(ch, c[1]) for ch, c in char_counts.items() if c[0] >= min_char_count]
     kept.sort(key=lambda item: (-item[1], item[0]))
     tokens = []
     for ch, _ in kept[:max_characters]:
         tokens.append(ch)
+        counts = char_counts[ch]
+        # Hangul syllables combine freely inside words: one seen only word-initially in train
+        # is as likely inside a held-out word, so it keeps both forms (as the seeds do).
+        inner = (counts[2] > 0 or seeds_module.script_of(ch) == "hangul"
+                 if suffix_if_inner_only and len(counts) > 2 else True)
+        if inner and not basic_tokenizer.is_isolated(ord(ch)):
+            tokens.append(SUFFIX + ch)
+    for ch in seeds:
+        if ch in char_counts:
+            continue
+        tokens.append(ch)
         if not basic_tokenizer.is_isolated(ord(ch)):
             tokens.append(SUFFIX + ch)
     return tokens
+
+
+def alphabet_size(char_counts: Mapping[str, Sequence[float]], min_char_count: float,
+                  max_characters: int, suffix_if_inner_only: bool) -> int:
+    """Tokens `alphabet_tokens` gives without seeds (to size the seed budget)."""
+    return len(alphabet_tokens(char_counts, min_char_count, max_characters,
+                               suffix_if_inner_only=suffix_if_inner_only))
 
 
 def count_candidates(word_table: Iterable[tuple[str, float]], vocab: Optional[set],
