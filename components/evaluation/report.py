@@ -174,12 +174,14 @@ def draw_accuracy_chart(result: dict[str, Any], path: str | os.PathLike) -> path
     series = [("candidate", (52, 101, 164))]
     if baseline:
         series.insert(0, ("baseline", (170, 170, 170)))
-    group = 18 * len(series) + 14
+    font = ImageFont.load_default(size=12)
+    # Wide enough for the longest tag (zh-Hant, hi-Latn) under its bars.
+    label_width = max((font.getlength(tag) for tag in languages), default=0)
+    group = int(max(18 * len(series) + 14, label_width + 10))
     left, top, bottom, height = 56, 40, 70, 300
     width = max(left + 20 + group * max(1, len(languages)), left + 250)
     image = Image.new("RGB", (width, top + height + bottom), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=12)
     draw.text((left, 10), "Accuracy by language", fill="black", font=font)
     for tick in range(0, 101, 20):
         y = top + height - height * tick / 100
