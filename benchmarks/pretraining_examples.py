@@ -8,13 +8,11 @@ sequences/s of the Trainer's input pipeline (`models.masking.make_pretraining_da
 32) on the output.
 
 Tokenizer: the shared `models.tokenizer` on `--vocab-dir`; without `--vocab-dir`, a character
-vocabulary of the corpus (every character, alone and as `##` piece). When `models.tokenizer`
-cannot be imported, a pure-Python character tokenizer stands in and the JSON says so.
+vocabulary of the corpus (every character, alone and as `##` piece).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -41,24 +39,6 @@ def _char_vocab(vocab_dir: pathlib.Path, texts) -> None:
         "reserved_tokens": reserved, "vocab_size": len(vocab)}), encoding="utf-8")
 
 
-def python_char_tokenizer(vocab_dir: str):
-    """Stand-in tokenizer: whitespace words, one (##-)piece per character."""
-    with open(os.path.join(vocab_dir, "vocab.txt"), encoding="utf-8") as f:
-        ids = {token: i for i, token in enumerate(line.rstrip("\n") for line in f)}
-
-    def tokenize(strings):
-        out = []
-        for text in strings:
-            pieces = []
-            for word in text.split():
-                pieces.append(ids.get(word[0], 1))
-                pieces.extend(ids.get("##" + c, 1) for c in word[1:])
-            out.append(pieces)
-        return out
-
-    return tokenize
-
-
 @click.command("pretraining-examples")
 @click.option("--ntrex", "ntrex_dir", type=click.Path(exists=True, file_okay=False),
               default=str(_DEFAULT_NTREX), show_default=True)
@@ -77,7 +57,6 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
     from components.pretraining_examples.component import run_pretraining_example_gen
     from components.pretraining_examples.vocab_io import load_tokenizer_fn, read_special_ids
 
-    shared = importlib.util.find_spec("models.tokenizer") is not None
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_pretraining_examples_"))
     examples = work / "examples"
     started = time.perf_counter()
@@ -88,7 +67,7 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
         vocab_dir = work / "vocab"
         _char_vocab(vocab_dir, [r["text"] for r in rows])
     vocab_dir = str(vocab_dir)
-    loader = load_tokenizer_fn if shared else python_char_tokenizer
+    loader = load_tokenizer_fn
     special = read_special_ids(vocab_dir)
 
     # Builder alone: tokenize once, then one pass per language (pure Python, one core).
@@ -122,8 +101,7 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
             counts = run_pretraining_example_gen(
                 beam.Pipeline(runner="DirectRunner"), examples_uri=str(examples),
                 split_names=summary["split_names"], vocab_dir=vocab_dir, output_uri=str(out),
-                max_seq_length=max_seq_length, dupe_factor=dupe_factor, seed=12345,
-                tokenizer_loader=None if shared else python_char_tokenizer)
+                max_seq_length=max_seq_length, dupe_factor=dupe_factor, seed=12345)
             times.append(time.perf_counter() - started)
         total = sum(split["total"] for split in counts["splits"].values())
         seconds = statistics.median(times)
@@ -155,7 +133,7 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
     masked_per_s = batches * 32 / (time.perf_counter() - started)
     print(json.dumps({
         "benchmark": "pretraining_examples",
-        "tokenizer": "models.tokenizer" if shared else "python-chars (stand-in)",
+        "tokenizer": "models.tokenizer",
         "vocab": vocab_dir if "vocab" != pathlib.Path(vocab_dir).name else "characters of NTREX",
         "vocab_size": special.vocab_size, "max_seq_length": max_seq_length,
         "languages": len(by_language), "train_documents": sum(map(len, tokenized.values())),

@@ -21,28 +21,11 @@ from components.pretraining_examples import beam_pipeline as graph
 from components.pretraining_examples import builder
 from components.pretraining_examples.component import (PretrainingExampleGen,
                                                        run_pretraining_example_gen)
-from components.pretraining_examples.vocab_io import load_tokenizer_fn, read_special_ids
+from components.pretraining_examples.vocab_io import (char_tokenizer_fn, load_tokenizer_fn,
+                                                     read_special_ids)
 from components.vocabulary.artifact import Vocabulary
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def python_char_tokenizer(vocab_dir: str):
-    """Stand-in for the shared tokenizer: each character of a word is one (##-)piece."""
-    with open(os.path.join(vocab_dir, "vocab.txt"), encoding="utf-8") as f:
-        ids = {token: i for i, token in enumerate(line.rstrip("\n") for line in f)}
-
-    def tokenize(strings):
-        out = []
-        for text in strings:
-            pieces = []
-            for word in text.split():
-                pieces.append(ids.get(word[0], 1))
-                pieces.extend(ids.get("##" + c, 1) for c in word[1:])
-            out.append(pieces)
-        return out
-
-    return tokenize
 
 
 def write_vocab(vocab_dir: pathlib.Path, texts) -> None:
@@ -200,7 +183,7 @@ def test_smoothing_and_sharding_through_beam(tmp_path):
         beam.Pipeline(runner="DirectRunner"), examples_uri=str(tmp_path / "examples"),
         split_names=["train", "eval", "test"], vocab_dir=str(tmp_path / "vocab"),
         output_uri=str(out), max_seq_length=32, dupe_factor=3, smoothing=0.5,
-        docs_per_shard=8, target_instances=1500, tokenizer_loader=python_char_tokenizer)
+        docs_per_shard=8, target_instances=1500, tokenizer_loader=char_tokenizer_fn)
     plan = counts["plan"]["train"]
     assert plan["en"]["documents"] == 60 and plan["en"]["shards"] == 8
     assert plan["sw"]["documents"] == 8 and plan["sw"]["shards"] == 1
@@ -229,7 +212,7 @@ def test_missing_split_and_bad_records_are_named(tmp_path):
         run_pretraining_example_gen(
             beam.Pipeline(runner="DirectRunner"), examples_uri=str(tmp_path / "examples"),
             split_names=["train"], vocab_dir=str(tmp_path / "vocab"),
-            output_uri=str(tmp_path / "out"), tokenizer_loader=python_char_tokenizer)
+            output_uri=str(tmp_path / "out"), tokenizer_loader=char_tokenizer_fn)
     example = tf.train.Example()
     example.features.feature["text"].bytes_list.value.append(b"hello")
     example.features.feature["language"].bytes_list.value.append(b"en")
@@ -252,7 +235,7 @@ def test_empty_training_split_is_an_error(tmp_path):
         run_pretraining_example_gen(
             beam.Pipeline(runner="DirectRunner"), examples_uri=str(tmp_path / "examples"),
             split_names=["train", "eval"], vocab_dir=str(tmp_path / "vocab"),
-            output_uri=str(tmp_path / "out"), tokenizer_loader=python_char_tokenizer)
+            output_uri=str(tmp_path / "out"), tokenizer_loader=char_tokenizer_fn)
 
 
 def test_vocabulary_without_a_special_token_is_named(tmp_path):

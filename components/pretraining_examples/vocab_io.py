@@ -88,3 +88,23 @@ def load_tokenizer_fn(vocab_dir: str) -> Callable[[list[str]], list[list[int]]]:
         return [values[splits[i]:splits[i + 1]] for i in range(len(strings))]
 
     return tokenize
+
+
+def char_tokenizer_fn(vocab_dir: str):
+    """A pure-Python character tokenizer over vocab.txt: whitespace words, one (##-)piece per
+    character, [UNK] (id 1) for the rest. Fast to load; for tests and benchmarks of the builder
+    that should not depend on the shared TF Text tokenizer."""
+    with open(os.path.join(vocab_dir, "vocab.txt"), encoding="utf-8") as f:
+        ids = {token: i for i, token in enumerate(line.rstrip("\n") for line in f)}
+
+    def tokenize(strings):
+        out = []
+        for text in strings:
+            pieces = []
+            for word in text.split():
+                pieces.append(ids.get(word[0], 1))
+                pieces.extend(ids.get("##" + c, 1) for c in word[1:])
+            out.append(pieces)
+        return out
+
+    return tokenize
