@@ -26,19 +26,6 @@ import click
 _DEFAULT_NTREX = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ntrex"
 
 
-def _char_vocab(vocab_dir: pathlib.Path, texts) -> None:
-    chars = sorted({c for text in texts for c in text if not c.isspace()})
-    reserved = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"[unused{i}]" for i in range(5)]
-    vocab = reserved + chars + ["##" + c for c in chars]
-    vocab_dir.mkdir(parents=True, exist_ok=True)
-    (vocab_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (vocab_dir / "tokenizer.json").write_text(json.dumps({
-        "lower_case": False, "strip_accents": False, "split_cjk": True, "suffix_indicator": "##",
-        "max_chars_per_word": 100, "unk_token": "[UNK]", "pad_token": "[PAD]",
-        "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
-        "reserved_tokens": reserved, "vocab_size": len(vocab)}), encoding="utf-8")
-
-
 @click.command("pretraining-examples")
 @click.option("--ntrex", "ntrex_dir", type=click.Path(exists=True, file_okay=False),
               default=str(_DEFAULT_NTREX), show_default=True)
@@ -55,7 +42,8 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
     from components.ingestion.io import read_examples
     from components.pretraining_examples import builder
     from components.pretraining_examples.component import run_pretraining_example_gen
-    from components.pretraining_examples.vocab_io import load_tokenizer_fn, read_special_ids
+    from components.pretraining_examples.vocab_io import (load_tokenizer_fn, read_special_ids,
+                                                         write_char_vocabulary)
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_pretraining_examples_"))
     examples = work / "examples"
@@ -65,7 +53,7 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
     rows = read_examples(str(examples))
     if vocab_dir is None:
         vocab_dir = work / "vocab"
-        _char_vocab(vocab_dir, [r["text"] for r in rows])
+        write_char_vocabulary(vocab_dir, [r["text"] for r in rows])
     vocab_dir = str(vocab_dir)
     loader = load_tokenizer_fn
     special = read_special_ids(vocab_dir)

@@ -22,24 +22,14 @@ from components.pretraining_examples import builder
 from components.pretraining_examples.component import (PretrainingExampleGen,
                                                        run_pretraining_example_gen)
 from components.pretraining_examples.vocab_io import (char_tokenizer_fn, load_tokenizer_fn,
-                                                     read_special_ids)
+                                                     read_special_ids, write_char_vocabulary)
 from components.vocabulary.artifact import Vocabulary
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def write_vocab(vocab_dir: pathlib.Path, texts) -> None:
-    """A contract-2 vocabulary covering every character of `texts`, alone and as `##` piece."""
-    chars = sorted({c for text in texts for c in text if not c.isspace()})
-    reserved = SPECIALS + [f"[unused{i}]" for i in range(3)]
-    vocab = reserved + chars + ["##" + c for c in chars]
-    vocab_dir.mkdir(parents=True, exist_ok=True)
-    (vocab_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (vocab_dir / "tokenizer.json").write_text(json.dumps({
-        "lower_case": False, "strip_accents": False, "split_cjk": True, "suffix_indicator": "##",
-        "max_chars_per_word": 100, "unk_token": "[UNK]", "pad_token": "[PAD]",
-        "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
-        "reserved_tokens": reserved, "vocab_size": len(vocab)}), encoding="utf-8")
+    write_char_vocabulary(vocab_dir, texts, num_unused=3)
 
 
 def write_examples(examples_dir: pathlib.Path, rows_by_split: dict) -> None:
