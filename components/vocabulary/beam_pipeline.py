@@ -185,17 +185,11 @@ class _MergeCountsFn(beam.CombineFn):
         return accumulator
 
 
-class _MergePairsFn(beam.CombineFn):
-    """Sums {word: (raw, weighted)} dictionaries."""
+class _DictSumFn(beam.CombineFn):
+    """Sums dictionaries of counts; subclasses say how one value is added (add_input)."""
 
     def create_accumulator(self):
         return {}
-
-    def add_input(self, accumulator, element):
-        for key, (raw, weighted) in element.items():
-            old = accumulator.get(key)
-            accumulator[key] = (raw, weighted) if old is None else (old[0] + raw, old[1] + weighted)
-        return accumulator
 
     def merge_accumulators(self, accumulators):
         out = {}
@@ -204,6 +198,16 @@ class _MergePairsFn(beam.CombineFn):
         return out
 
     def extract_output(self, accumulator):
+        return accumulator
+
+
+class _MergePairsFn(_DictSumFn):
+    """Sums {word: (raw, weighted)} dictionaries."""
+
+    def add_input(self, accumulator, element):
+        for key, (raw, weighted) in element.items():
+            old = accumulator.get(key)
+            accumulator[key] = (raw, weighted) if old is None else (old[0] + raw, old[1] + weighted)
         return accumulator
 
 
@@ -390,11 +394,8 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
     return final
 
 
-class _MergePairsListFn(beam.CombineFn):
+class _MergePairsListFn(_DictSumFn):
     """Sums {char: [raw, weighted, inner]} dictionaries (character counts) element-wise."""
-
-    def create_accumulator(self):
-        return {}
 
     def add_input(self, accumulator, element):
         for key, counts in element.items():
@@ -404,15 +405,6 @@ class _MergePairsListFn(beam.CombineFn):
             else:
                 for i, value in enumerate(counts):
                     old[i] += value
-        return accumulator
-
-    def merge_accumulators(self, accumulators):
-        out = {}
-        for acc in accumulators:
-            out = self.add_input(out, acc)
-        return out
-
-    def extract_output(self, accumulator):
         return accumulator
 
 
