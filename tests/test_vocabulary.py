@@ -1,8 +1,11 @@
 """The vocabulary learner: its numpy core, the Beam pipeline on contract-1 Examples, bad input."""
 
+import collections
 import gzip
 import json
+import logging
 import os
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ import tensorflow as tf
 from components.vocabulary import beam_pipeline, learner
 from components.vocabulary.beam_pipeline import VocabParams
 from components.vocabulary.component import run_vocabulary
-from components.vocabulary.wordpiece import split_word
+from components.vocabulary.wordpiece import split_word, token_prefixes
 from models.tokenizer import load_tokenizer
 
 
@@ -64,6 +67,54 @@ def test_vectorised_selection_equals_the_dictionary_loop():
     assert len(chosen) == 4 and len(set(chosen)) == 4
 
 
+def test_count_pieces_follows_longest_match():
+    prefixes = token_prefixes({"un", "##aff", "##able", "##a", "##b", "##l", "##e", "a"})
+    assert learner.count_pieces("unaffable", False, prefixes) == 3  # un ##aff ##able
+    assert learner.count_pieces("able", True, prefixes) == 1  # ##able
+    assert learner.count_pieces("able", False, prefixes) == 4  # a ##b ##l ##e
+    assert learner.count_pieces("abc", False, prefixes) == 3  # a ##b, then "c" is unknown
+    assert learner.count_pieces("abc", False, None) == 3  # first round: characters
+
+
+def test_forward_scan_splits_as_longest_match_first():
+    vocab = {"un", "##aff", "##able", "##a", "##ab", "##b", "##l", "##e", "a", "ab", "abc", "##c"}
+    prefixes = token_prefixes(vocab)
+    initial, continuation = prefixes
+    assert continuation["abl"] is False and continuation["able"] is True and "x" not in continuation
+    assert initial["ab"] is True and "able" not in initial
+    for word in ("unaffable", "abcable", "abab", "abx", "able", "c", "aaaa"):
+        assert split_word(word, vocab, 100, 5, prefixes=prefixes) == split_word(word, vocab, 100, 5), word
+
+
+def test_savings_weight_lets_a_long_word_beat_a_short_suffix():
+    # "##ed" occurs 10 times and saves one piece each time; "international" (13 characters)
+    # occurs 6 times and saves 12 pieces each time (character pieces in the first round).
+    words = {"walked": 10.0, "international": 6.0}
+    alphabet = set("walkedintrno")
+    initial, suffix = learner.count_candidates(words.items(), None, alphabet, 13, 100, 1)
+    table = learner.CandidateTable.from_counts(initial, suffix, 13)
+    plain = learner.select_tokens(table, 1, set())
+    savings = learner.piece_savings(table, None, 1.0)
+    weighted = learner.select_tokens(table, 1, set(), savings=savings)
+    assert plain != ["international"]
+    assert weighted == ["international"]
+    assert learner.piece_savings(table, None, 0.0) is None
+
+
+def test_no_piece_ends_in_a_thai_preposed_vowel():
+    # "ทาง" (way) before three words that start with the preposed vowel "เ": by count alone the
+    # three best are "ทางเ", "##างเ", "##งเ" (9 each), which cut "ลือก", "ข้า", "ดิน" off their vowel.
+    words = {"ทางเลือก": 3.0, "ทางเข้า": 3.0, "ทางเดิน": 3.0}
+    alphabet = set("".join(words))
+    initial, suffix = learner.count_candidates(words.items(), None, alphabet, 8, 100, 1)
+    table = learner.CandidateTable.from_counts(initial, suffix, 8)
+    assert not table.allowed[list(table.tokens).index("ทางเ")]
+    chosen = learner.select_tokens(table, 3, set())
+    assert len(chosen) == 3 and not any(t[-1] in learner.PREPOSED_VOWELS for t in chosen)
+    table.allowed[:] = True  # the plain count rule, for contrast
+    assert sorted(learner.select_tokens(table, 3, set())) == ["##งเ", "##างเ", "ทางเ"]
+
+
 def _write_examples(root, split, rows):
     """Contract-1 layout: <root>/Split-<split>/data_tfrecord-00000-of-00001.gz."""
     folder = os.path.join(root, f"Split-{split}")
@@ -88,6 +139,37 @@ def _sample_rows(ntrex_dir, codes, n):
         with open(path, encoding="utf-8") as handle:
             rows += [(tag, next(handle).rstrip("\n")) for _ in range(n)]
     return rows
+
+
+def test_counting_chunks_counts_the_words_of_the_whole_text():
+    from components.vocabulary.basic_tokenizer import basic_tokenize, count_words
+    text = ("Grüße, 世界!\tà\u00a0la carte\n(x)\u200dy soft\u00adhyphen\x00nul "
+            "โรงเรียนเอกชน नमस्ते। مرحبا‌بك  Grüße 世界 ...\n")
+    assert count_words(collections.Counter(text.split())) == collections.Counter(basic_tokenize(text))
+
+
+def _learn(pairs, params, out):
+    import apache_beam as beam  # pylint: disable=g-import-not-at-top
+    with beam.Pipeline() as p:
+        beam_pipeline.learn_vocabulary(p | beam.Create(pairs), None, params, str(out), stats_split="train")
+    return (out / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def test_a_corpus_repeated_gives_the_same_vocabulary(tmp_path, caplog):
+    # The candidate floor scales with the corpus (min_token_rate), so repeating every line
+    # k times changes no decision: learning cost follows the distinct words, not the bytes.
+    lines = ["the unaffable tablet was unable to affect the table",
+             "tables and tablets are affable", "die Tabelle ist nicht unerträglich",
+             "unerträgliche Tabellen sind selten", "ตารางนี้ไม่สามารถใช้งานได้", "ตารางเรียนของโรงเรียน"]
+    pairs = [("en" if i < 2 else "de" if i < 4 else "th", t) for i, t in enumerate(lines)]
+    params = VocabParams(vocab_size=95, num_unused=0, num_shards=2, num_rounds=2, seed_characters=0,
+                         min_token_count=1e-9, min_token_rate=0.01)
+    caplog.set_level(logging.INFO)
+    once = _learn(pairs, params, tmp_path / "once")
+    thrice = _learn(pairs * 3, params, tmp_path / "thrice")
+    assert len(once) == 95 and once == thrice
+    tables = [int(m) for m in re.findall(r"selection: (\d+) candidates", caplog.text)]
+    assert len(tables) == 4 and tables[:2] == tables[2:]  # same candidate tables, round by round
 
 
 PARAMS = VocabParams(vocab_size=1500, num_unused=5, num_shards=3, num_rounds=2, max_token_chars=12,

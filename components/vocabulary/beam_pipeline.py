@@ -27,10 +27,11 @@ from typing import Iterable, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.runners.worker.statecache import CacheAware
 from apache_beam.transforms.window import GlobalWindows
 
 from components.vocabulary import basic_tokenizer, learner, seeds
-from components.vocabulary.wordpiece import SUFFIX, max_bytes_per_word
+from components.vocabulary.wordpiece import SUFFIX, max_bytes_per_word, token_prefixes
 
 _NORMALIZE_BATCH = 512
 
@@ -47,16 +48,22 @@ class VocabParams:
       max_characters: cap on distinct characters in the alphabet.
       min_char_count: occurrences a character needs to enter the alphabet.
       min_token_count: lowest (smoothed) count a learned token may have.
+      min_token_rate: the same as a share of all words; the larger of the two applies. Counts
+        grow with the corpus, so an absolute floor alone would keep ever more candidates (the
+        8x NTREX set keeps every substring); this floor keeps the table, and the learning
+        cost, a function of the distinct words (2.5e-6 of NTREX's 814k words is 2).
       max_token_chars: longest learned token in characters.
       max_chars_per_word: longest word always tokenised (see `wordpiece.max_bytes_per_word`).
       num_rounds: learning rounds (each re-splits every word with the current vocabulary).
       num_shards: word-table and candidate shards (parallelism of the Beam steps).
       seed_characters: at most this many unseen common characters of the scripts the corpus
         uses (Hangul, hanzi/kanji; see `seeds.py`) join the alphabet, so held-out text in
-        those scripts is not UNK; -1 = vocab_size // 20, 0 = none. Never more tokens than
+        those scripts is not UNK; -1 = vocab_size // 25, 0 = none. Never more tokens than
         half of the room left after the reserved tokens and the seen characters.
       suffix_if_inner_only: a seen character gets its `##` form only when it occurred inside a
         word in the training text (frees room for subwords).
+      savings_exponent: candidates are scored by count x (pieces saved) ** this (see
+        `learner.piece_savings`); 0 = count alone (the T2T / TF Text rule).
     """
 
     vocab_size: int = 8000
@@ -66,30 +73,38 @@ class VocabParams:
     max_characters: int = 10000
     min_char_count: int = 1
     min_token_count: float = 2.0
-    max_token_chars: int = 24
+    min_token_rate: float = 2.5e-6
+    max_token_chars: int = 16
     max_chars_per_word: int = 200
     num_rounds: int = 3
     num_shards: int = 16
     seed_characters: int = -1
     suffix_if_inner_only: bool = True
+    savings_exponent: float = 0.5
+
+    def min_count(self, total_words: float) -> float:
+        """The candidate floor for a corpus of `total_words` (see `min_token_rate`)."""
+        return max(self.min_token_count, self.min_token_rate * total_words)
 
     def seed_budget(self) -> int:
-        """`seed_characters`, with -1 resolved to a twentieth of the vocabulary.
+        """`seed_characters`, with -1 resolved to a twenty-fifth of the vocabulary.
 
-        On NTREX (16 languages, 30k tokens, learned on train) 1,500 seeds bring held-out UNK
-        from 1.2 % to under 0.4 % for ko/zh/ja at about 1 % more pieces per word elsewhere;
-        3,000 cost 4 % (see notes/vocabulary.md).
+        On NTREX (16 languages, 30k tokens, learned on train) 1,200 seeds bring held-out UNK
+        from 1.2 % to under 0.44 % for ko/zh/ja; every seed is a token learned subwords do not
+        get (1,500 seeds cost about 1 % more pieces per word, see notes/vocabulary.md).
         """
-        return self.vocab_size // 20 if self.seed_characters == -1 else self.seed_characters
+        return self.vocab_size // 25 if self.seed_characters == -1 else self.seed_characters
 
     def validate(self) -> None:
         checks = {
             "vocab_size": self.vocab_size > 0, "num_unused": self.num_unused >= 0,
             "max_characters": self.max_characters > 0, "min_char_count": self.min_char_count >= 1,
             "min_token_count": self.min_token_count > 0, "max_token_chars": self.max_token_chars >= 2,
+            "min_token_rate": 0.0 <= self.min_token_rate < 1.0,
             "max_chars_per_word": self.max_chars_per_word >= 1, "num_rounds": self.num_rounds >= 1,
             "num_shards": self.num_shards >= 1, "smoothing": 0.0 <= self.smoothing <= 1.0,
             "seed_characters": self.seed_characters >= -1,
+            "savings_exponent": 0.0 <= self.savings_exponent <= 2.0,
         }
         for key, ok in checks.items():
             if not ok:
@@ -120,18 +135,22 @@ def _bucket(word: str, num_shards: int) -> int:
 
 
 class _CountWordsFn(beam.DoFn):
-    """(language, text) -> ((language, bucket), Counter of words), one per bundle and key."""
+    """(language, text) -> ((language, bucket), {word: count}), one per bundle and key.
+
+    Texts are split on white space and the chunks counted (C speed); each distinct chunk is
+    basic-tokenised once at the end of the bundle (`basic_tokenizer.count_words`).
+    """
 
     def __init__(self, lower_case: bool, num_shards: int):
         self._lower_case = lower_case
         self._num_shards = num_shards
 
     def start_bundle(self):
-        self._counts: dict = collections.defaultdict(collections.Counter)
+        self._chunks: dict = collections.defaultdict(collections.Counter)
         self._pending: list = []
 
-    def _add(self, language: str, normalized: str) -> None:
-        self._counts[language].update(basic_tokenizer.split_words(normalized))
+    def _add(self, language: str, text: str) -> None:
+        self._chunks[language].update(text.split())
 
     def _flush(self) -> None:
         if self._pending:
@@ -144,20 +163,20 @@ class _CountWordsFn(beam.DoFn):
         language, text = element
         if self._lower_case:
             self._pending.append((language, text))
-            if len(self._pending) >= _NORMALIZE_BATCH:
+            if len(self._pending) >= _NORMALIZE_BATCH or len(text) >= _BLOCK_CHARS:
                 self._flush()
         else:
-            self._add(language, basic_tokenizer.clean_text(text))
+            self._add(language, text)
 
     def finish_bundle(self):
         self._flush()
-        for language, counter in self._counts.items():
+        for language, chunks in self._chunks.items():
             shards: dict = collections.defaultdict(dict)
-            for word, count in counter.items():
+            for word, count in basic_tokenizer.count_words(chunks).items():
                 shards[_bucket(word, self._num_shards)][word] = count
             for bucket, words in shards.items():
                 yield GlobalWindows.windowed_value(((language, bucket), words))
-        self._counts = collections.defaultdict(collections.Counter)
+        self._chunks = collections.defaultdict(collections.Counter)
 
 
 class _MergeCountsFn(beam.CombineFn):
@@ -258,12 +277,41 @@ def _check_alphabet(char_counts: dict, params: VocabParams) -> list[str]:
                                    seeds=seeded, suffix_if_inner_only=params.suffix_if_inner_only)
 
 
-class _Prepared:
-    """A token list as a set plus its longest token, built once per side input value."""
+class _Prepared(CacheAware):
+    """A token list as a set, its longest token and its prefix maps, built once per side input.
+
+    Only the tokens travel between stages (pickled); the rest is rebuilt on first use. The
+    worker's side-input cache sizes values by walking every object they hold; the tokens stand
+    for the whole (the prefix maps are a few times their size).
+    """
 
     def __init__(self, tokens: Iterable[str]):
+        super().__init__()
         self.tokens = frozenset(tokens)
-        self.longest = learner.max_piece_chars(self.tokens)
+        self._derived = None
+
+    def get_referents_for_cache(self) -> list:
+        return [self.tokens]
+
+    def __getstate__(self):
+        return {"tokens": self.tokens}
+
+    def __setstate__(self, state):
+        self.tokens = state["tokens"]
+        self._derived = None
+
+    def _derive(self):
+        if self._derived is None:
+            self._derived = (learner.max_piece_chars(self.tokens), token_prefixes(self.tokens))
+        return self._derived
+
+    @property
+    def longest(self) -> int:
+        return self._derive()[0]
+
+    @property
+    def prefixes(self) -> tuple[dict, dict]:
+        return self._derive()[1]
 
 
 def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, params: VocabParams):
@@ -272,7 +320,7 @@ def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, 
     initial, suffix = learner.count_candidates(
         ((w, c[1]) for w, c in words.items()), vocab.tokens if vocab is not None else None,
         alphabet.tokens, params.max_token_chars, max_bytes_per_word(params.max_chars_per_word),
-        vocab.longest if vocab is not None else 1)
+        vocab.longest if vocab is not None else 1, vocab.prefixes if vocab is not None else None)
     # Parts by first character: all prefixes of a string share it, so each part's prefix
     # counting (prefix_levels) is independent and runs in parallel.
     for is_suffix, table in ((False, initial), (True, suffix)):
@@ -283,16 +331,19 @@ def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, 
             yield (is_suffix, part), maximal
 
 
-def _select(levels_list: list, alphabet: list, params: VocabParams) -> list[str]:
+def _select(levels_list: list, alphabet: list, params: VocabParams, total_words: float,
+            previous: Optional[_Prepared] = None) -> list[str]:
     table = learner.CandidateTable.from_levels(learner.merge_levels(levels_list))
     wanted = params.vocab_size - len(learner.reserved_tokens(params.num_unused)) - len(alphabet)
-    return learner.select_tokens(table, wanted, set(alphabet), params.min_token_count)
+    savings = learner.piece_savings(table, previous.prefixes if previous is not None else None,
+                                    params.savings_exponent)
+    return learner.select_tokens(table, wanted, set(alphabet), params.min_count(total_words), savings)
 
 
 def _measure_shard(element, vocab: _Prepared, params: VocabParams):
     (language, _), words = element
     stats = learner.measure(words.items(), vocab.tokens, max_bytes_per_word(params.max_chars_per_word),
-                            vocab.longest)
+                            vocab.longest, vocab.prefixes)
     yield language, stats
 
 
@@ -354,6 +405,8 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
                 | "CountChars" >> beam.Map(lambda kv: learner.count_characters(kv[1].items()))
                 | "SumChars" >> beam.CombineGlobally(_MergePairsListFn())
                 | "Alphabet" >> beam.Map(_check_alphabet, params=params))
+    total_side = beam.pvalue.AsSingleton(
+        totals | "TotalWords" >> beam.Map(lambda kv: kv[1]) | "SumTotal" >> beam.CombineGlobally(sum))
     alphabet_side = beam.pvalue.AsSingleton(alphabet)
     alphabet_set = beam.pvalue.AsSingleton(alphabet | "AlphabetSet" >> beam.Map(_Prepared))
     vocab = None
@@ -365,11 +418,13 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
                           _round_candidates, vocab=vocab_side, alphabet=alphabet_set, params=params)
                       | f"SumCandidates{r}" >> beam.CombinePerKey(_MergeCountsFn())
                       | f"Prefixes{r}" >> beam.Map(
-                          lambda kv, width, minimum: learner.prefix_levels(kv[1], width, minimum, kv[0][0]),
-                          width=params.max_token_chars, minimum=params.min_token_count))
+                          lambda kv, total: learner.prefix_levels(
+                              kv[1], params.max_token_chars, params.min_count(total), kv[0][0]),
+                          total=total_side))
         learned = (candidates
                    | f"Gather{r}" >> beam.combiners.ToList()
-                   | f"Select{r}" >> beam.Map(_select, alphabet=alphabet_side, params=params))
+                   | f"Select{r}" >> beam.Map(_select, alphabet=alphabet_side, params=params,
+                                            total_words=total_side, previous=vocab_side))
         vocab = (learned
                  | f"Vocab{r}" >> beam.Map(lambda toks, alpha: _Prepared(list(alpha) + list(toks)),
                                            alpha=alphabet_side))
@@ -435,19 +490,36 @@ def read_examples(pipeline, examples_uri: str, split: str, label: str = ""):
             | f"Parse{split}{label}" >> beam.Map(_example_to_pair))
 
 
+# Lines are read in blocks of about this many characters: one Beam element per line costs more
+# in the runner than tokenising the line (the 8x NTREX set is 256k lines).
+_BLOCK_CHARS = 1 << 16
+
+
 def _read_text_file(path_and_language):
+    """(language, block of lines) from one UTF-8 file; a bad line is named by file and number.
+
+    Words never span a line break (white space), so counting words per block is counting them
+    per line.
+    """
     path, language = path_and_language
+    block, size = [], 0
     with FileSystems.open(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise learner.VocabularyError(f"{path}:{number}: not UTF-8 ({err.reason})") from err
-            yield language, line
+            block.append(line)
+            size += len(line)
+            if size >= _BLOCK_CHARS:
+                yield language, "".join(block)
+                block, size = [], 0
+    if block:
+        yield language, "".join(block)
 
 
 def read_text_files(pipeline, files_and_languages: list[tuple[str, str]], label: str = "Text"):
-    """(language, line) pairs from plain UTF-8 files, one sentence per line."""
+    """(language, text) pairs from plain UTF-8 files (one sentence a line), in blocks of lines."""
     return (pipeline
             | f"{label}Files" >> beam.Create(files_and_languages)
             | f"{label}Lines" >> beam.FlatMap(_read_text_file))

@@ -73,14 +73,16 @@ def _ingested_records(task):
 @click.option("--num-rounds", type=int, default=3, show_default=True)
 @click.option("--seed-characters", type=int, default=-1, show_default=True,
               help="Unseen common Hangul/hanzi/kanji (national standard sets) added to the alphabet "
-                   "for the scripts the corpus uses; -1 = vocab size / 20, 0 = none.")
+                   "for the scripts the corpus uses; -1 = vocab size / 25, 0 = none.")
+@click.option("--savings-exponent", type=float, default=0.5, show_default=True,
+              help="Score candidates by count x (pieces saved) ** this; 0 = count alone (T2T rule).")
 @click.option("--all-suffix-forms", is_flag=True,
               help="Give every character a ## form, not only those seen inside a word.")
 @click.option("--language", default=None, help="Language of every --input file (format lines).")
 @click.option("--beam-arg", "beam_args", multiple=True, help="Passed to Beam unchanged (repeatable).")
 def vocab(fmt, inputs, vocab_size, output, smoothing, lower_case, num_unused, max_characters,
-          min_char_count, max_chars_per_word, num_rounds, seed_characters, all_suffix_forms, language,
-          beam_args):
+          min_char_count, max_chars_per_word, num_rounds, seed_characters, savings_exponent,
+          all_suffix_forms, language, beam_args):
     """Learn a shared WordPiece vocabulary (M-BERT recipe) with Apache Beam."""
     import apache_beam as beam  # pylint: disable=g-import-not-at-top
     from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
@@ -91,7 +93,7 @@ def vocab(fmt, inputs, vocab_size, output, smoothing, lower_case, num_unused, ma
         vocab_size=vocab_size, smoothing=smoothing, lower_case=lower_case, num_unused=num_unused,
         max_characters=max_characters, min_char_count=min_char_count,
         max_chars_per_word=max_chars_per_word, num_rounds=num_rounds, seed_characters=seed_characters,
-        suffix_if_inner_only=not all_suffix_forms)
+        savings_exponent=savings_exponent, suffix_if_inner_only=not all_suffix_forms)
     try:
         params.validate()
         os.makedirs(output, exist_ok=True)

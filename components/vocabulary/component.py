@@ -71,7 +71,7 @@ def VocabularyGen(
       max_token_chars: longest learned token.
       num_rounds: learning rounds.
       seed_characters: unseen common Hangul/hanzi/kanji added to the alphabet for the scripts
-        the corpus uses (-1 = vocab_size // 20, 0 = none); see `seeds.py`.
+        the corpus uses (-1 = vocab_size // 25, 0 = none); see `seeds.py`.
       beam_pipeline: made by TFX from the pipeline's beam_pipeline_args.
     """
     params = _params(

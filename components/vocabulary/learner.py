@@ -19,6 +19,16 @@ data parallel:
    "a": longest-match tokenisation uses "abc" there.) A bisection on t finds the threshold that
    gives at least the number of tokens wanted; the surplus with the lowest counts is dropped, so
    the vocabulary has exactly the requested size whenever the corpus has enough candidates.
+
+Two refinements of that rule (`notes/vocabulary.md` has the measurements):
+- A candidate is scored by its adjusted count times the pieces it saves, to the power
+  `savings_exponent` (`piece_savings`): a string the previous round's vocabulary splits into k
+  pieces saves k - 1 pieces per occurrence. The plain rule (exponent 0) values "ab" over "##c",
+  which saves one piece, exactly like a long word that saves four.
+- A candidate ending in a Thai or Lao preposed vowel (Unicode's Logical_Order_Exception: the
+  vowel is written before the consonant it follows in speech) is never selected: greedy
+  longest-match would take the vowel away from its syllable ("##งเ" + "##รียน" instead of
+  "##ง" + "##เรียน"), and Thai text has no spaces to stop it.
 """
 
 from __future__ import annotations
@@ -31,9 +41,15 @@ import numpy as np
 
 from components.vocabulary import basic_tokenizer
 from components.vocabulary import seeds as seeds_module
-from components.vocabulary.wordpiece import SUFFIX, piece_starts, split_word
+from components.vocabulary.wordpiece import SUFFIX, longest_match_ends, piece_starts, split_word
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+# Logical_Order_Exception (Unicode PropList.txt): Thai, Lao, New Tai Lue and Tai Viet vowels
+# that are written before the consonant they follow; a piece never ends with one.
+PREPOSED_VOWELS = frozenset(
+    [chr(c) for c in range(0x0E40, 0x0E45)] + [chr(c) for c in range(0x0EC0, 0x0EC5)]
+    + [chr(c) for c in (0x19B5, 0x19B6, 0x19B7, 0x19BA, 0xAAB5, 0xAAB6, 0xAAB9, 0xAABB, 0xAABC)])
 
 
 class VocabularyError(ValueError):
@@ -143,7 +159,8 @@ def alphabet_size(char_counts: Mapping[str, Sequence[float]], min_char_count: fl
 
 def count_candidates(word_table: Iterable[tuple[str, float]], vocab: Optional[set],
                      alphabet: set, max_token_chars: int, max_bytes: int,
-                     max_piece_chars: int) -> tuple[dict[str, float], dict[str, float]]:
+                     max_piece_chars: int, prefixes: Optional[tuple[dict, dict]] = None
+                     ) -> tuple[dict[str, float], dict[str, float]]:
     """Counts the candidate subwords of one shard of words: the data-parallel step.
 
     Candidates are all prefixes (up to `max_token_chars` characters) of the text that starts at
@@ -159,6 +176,7 @@ def count_candidates(word_table: Iterable[tuple[str, float]], vocab: Optional[se
       max_token_chars: longest candidate in characters.
       max_bytes: words longer than this (UTF-8) are UNK for the tokenizer, so they are skipped.
       max_piece_chars: longest token of `vocab` in characters.
+      prefixes: `wordpiece.token_prefixes(vocab)` (faster splitting), or None.
 
     Returns:
       (word-initial, suffix) maximal strings -> summed weighted counts; suffix strings carry
@@ -173,6 +191,13 @@ def count_candidates(word_table: Iterable[tuple[str, float]], vocab: Optional[se
             if len(word.encode("utf-8")) > max_bytes or not alphabet.issuperset(word):
                 continue
             starts = range(n)
+        elif prefixes is not None:
+            if n * 4 > max_bytes and len(word.encode("utf-8")) > max_bytes:
+                continue
+            ends = longest_match_ends(word, prefixes)
+            if ends is None:
+                continue
+            starts = [0] + ends[:-1]
         else:
             starts = piece_starts(word, vocab, max_bytes, max_piece_chars)
             if starts is None:
@@ -276,6 +301,8 @@ class CandidateTable:
       levels: (start, end) slices, one per length, longest first (lengths contiguous).
       parent_local: int64 [n] index of the one-character-shorter prefix inside the next
         level's slice, -1 for single characters.
+      allowed: bool [n] false for candidates that may never be selected (ending in a
+        preposed vowel).
     """
 
     tokens: np.ndarray
@@ -284,6 +311,12 @@ class CandidateTable:
     lengths: np.ndarray
     levels: list
     parent_local: np.ndarray
+    allowed: np.ndarray = None
+
+    def __post_init__(self):
+        if self.allowed is None:
+            self.allowed = np.fromiter((t[-1] not in PREPOSED_VOWELS for t in self.tokens),
+                                       dtype=bool, count=len(self.tokens))
 
     @classmethod
     def from_levels(cls, levels: Mapping[int, Level]) -> "CandidateTable":
@@ -314,12 +347,14 @@ class CandidateTable:
     def token_strings(self, index: np.ndarray) -> list[str]:
         return [(SUFFIX + t) if s else t for t, s in zip(self.tokens[index], self.is_suffix[index])]
 
-    def select(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    def select(self, threshold: float,
+               savings: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
         """Selected mask (bool [n]) and adjusted counts (float64 [n]) at one threshold.
 
         Longest first, a candidate's adjusted count is its count less what its selected
-        extensions took; it is selected when that is >= threshold, and then its own adjusted
-        count is taken from all of its prefixes too.
+        extensions took; it is selected when that (times its `savings` weight, if given) is
+        >= threshold and it is allowed, and then its own adjusted count is taken from all of
+        its prefixes too.
         """
         n = len(self.tokens)
         adjusted = np.empty(n, dtype=np.float64)
@@ -330,7 +365,8 @@ class CandidateTable:
         covered = np.zeros(self.levels[0][1] - self.levels[0][0])
         for i, (start, end) in enumerate(self.levels):
             adj = self.counts[start:end] - covered
-            sel = adj >= threshold
+            score = adj if savings is None else adj * savings[start:end]
+            sel = (score >= threshold) & self.allowed[start:end]
             adjusted[start:end] = adj
             selected[start:end] = sel
             if i + 1 < len(self.levels):
@@ -341,8 +377,42 @@ class CandidateTable:
         return selected, adjusted
 
 
+def count_pieces(text: str, is_suffix: bool, prefixes: Optional[tuple[dict, dict]]) -> int:
+    """Pieces of `text` (a word-initial or `##` string, given without `##`), longest match first.
+
+    Args:
+      text: the string.
+      is_suffix: whether it continues a word (its first piece is a `##` token).
+      prefixes: `wordpiece.token_prefixes(vocabulary)`; None in the first round, where every
+        character is a piece.
+
+    Returns:
+      The number of pieces; text with a position no token matches counts one per character.
+    """
+    if prefixes is None:
+        return len(text)
+    ends = longest_match_ends(text, prefixes, is_suffix)
+    return len(text) if ends is None else len(ends)
+
+
+def piece_savings(table: CandidateTable, prefixes: Optional[tuple[dict, dict]],
+                  exponent: float) -> Optional[np.ndarray]:
+    """float64 [n]: (pieces each candidate saves per occurrence) ** exponent; None if exponent 0.
+
+    A candidate the previous round's vocabulary splits into k pieces saves k - 1 (at least 1:
+    a candidate already in the vocabulary saves what it saved before).
+    """
+    if not exponent:
+        return None
+    if prefixes is None:  # first round: every character is a piece
+        return np.maximum(table.lengths - 1.0, 1.0) ** exponent
+    pieces = np.fromiter((count_pieces(t, f, prefixes) for t, f in zip(table.tokens, table.is_suffix)),
+                         dtype=np.float64, count=len(table.tokens))
+    return np.maximum(pieces - 1.0, 1.0) ** exponent
+
+
 def select_tokens(table: CandidateTable, num_tokens: int, exclude: set,
-                  min_count: float = 0.0) -> list[str]:
+                  min_count: float = 0.0, savings: Optional[np.ndarray] = None) -> list[str]:
     """Picks `num_tokens` candidates by the threshold rule (see the module docstring).
 
     Args:
@@ -350,9 +420,10 @@ def select_tokens(table: CandidateTable, num_tokens: int, exclude: set,
       num_tokens: how many tokens to learn (besides `exclude`).
       exclude: tokens already in the vocabulary; never counted nor returned.
       min_count: the lowest threshold allowed (the table was pruned at it).
+      savings: optional weight per candidate (`piece_savings`) multiplying its adjusted count.
 
     Returns:
-      At most `num_tokens` tokens, highest adjusted count first (ties by token).
+      At most `num_tokens` tokens, highest score first (ties by token).
     """
     if num_tokens <= 0 or not len(table.tokens):
         return []
@@ -360,7 +431,7 @@ def select_tokens(table: CandidateTable, num_tokens: int, exclude: set,
     eligible = table.lengths > 1
 
     def size(threshold: float) -> int:
-        selected, adjusted = table.select(threshold)
+        selected, adjusted = table.select(threshold, savings)
         return int(np.count_nonzero(selected & eligible & (adjusted > 0)))
 
     # Bisection in log space: counts are weighted (floats) and span several decades.
@@ -378,11 +449,13 @@ def select_tokens(table: CandidateTable, num_tokens: int, exclude: set,
             if hi / lo < 1.0 + 1e-6:
                 break
         threshold = lo
-    selected, adjusted = table.select(threshold)
+    logging.info("selection: %d candidates, threshold %.4g", len(table.tokens), threshold)
+    selected, adjusted = table.select(threshold, savings)
     chosen = np.flatnonzero(selected & eligible & (adjusted > 0))
     tokens = np.asarray(table.token_strings(chosen), dtype=object)
     keep = np.fromiter((t not in exclude for t in tokens), dtype=bool, count=len(tokens))
-    tokens, scores = tokens[keep], adjusted[chosen][keep]
+    score = adjusted if savings is None else adjusted * savings
+    tokens, scores = tokens[keep], score[chosen][keep]
     order = np.lexsort((tokens.astype(str), -scores))
     return [str(t) for t in tokens[order][:num_tokens]]
 
@@ -419,14 +492,14 @@ class LanguageStats:
 
 
 def measure(word_counts: Iterable[tuple[str, float]], vocab: set, max_bytes: int,
-            longest: int) -> LanguageStats:
+            longest: int, prefixes: Optional[tuple[dict, dict]] = None) -> LanguageStats:
     """Words, UNK words and pieces of one language's (word, count) table under a vocabulary.
 
     WordPiece turns an unknown word into one `[UNK]`, so an UNK word counts one piece.
     """
     stats = LanguageStats()
     for word, count in word_counts:
-        pieces = split_word(word, vocab, max_bytes, longest)
+        pieces = split_word(word, vocab, max_bytes, longest, prefixes=prefixes)
         stats.words += count
         if pieces is None:
             stats.unk += count

@@ -22,8 +22,61 @@ def max_bytes_per_word(max_chars_per_word: int) -> int:
     return 4 * max_chars_per_word
 
 
+def token_prefixes(vocab: Collection[str], suffix: str = SUFFIX) -> tuple[dict, dict]:
+    """Prefix maps for the forward longest-match scan: (word-initial, continuation).
+
+    Each maps every prefix of a token's text (without `##` in the continuation map) to whether
+    that prefix is itself a token. With them, `split_word` scans forward from each piece start
+    and stops as soon as the text is no token's prefix, instead of trying every length from the
+    longest token down: a few lookups per piece instead of about `max_piece_chars`.
+    """
+    initial: dict[str, bool] = {}
+    continuation: dict[str, bool] = {}
+    for token in vocab:
+        if token.startswith(suffix) and len(token) > len(suffix):
+            table, body = continuation, token[len(suffix):]
+        else:
+            table, body = initial, token
+        for i in range(1, len(body)):
+            table.setdefault(body[:i], False)
+        table[body] = True
+    return initial, continuation
+
+
+def longest_match_ends(word: str, prefixes: tuple[dict, dict],
+                       first_is_suffix: bool = False) -> Optional[list[int]]:
+    """Where each piece of `word` ends, longest match first (None when a position has no match).
+
+    Args:
+      word: the text to split.
+      prefixes: `token_prefixes(vocab)`.
+      first_is_suffix: the first piece is a continuation too (the text starts inside a word).
+    """
+    initial, continuation = prefixes
+    n = len(word)
+    ends = []
+    start = 0
+    get = continuation.get if first_is_suffix else initial.get
+    while start < n:
+        best = -1
+        end = start
+        while end < n:
+            end += 1
+            found = get(word[start:end])
+            if found is None:
+                break
+            if found:
+                best = end
+        if best < 0:
+            return None
+        ends.append(best)
+        start = best
+        get = continuation.get
+    return ends
+
+
 def split_word(word: str, vocab: Collection[str], max_bytes: int, max_piece_chars: int,
-               suffix: str = SUFFIX) -> Optional[list[str]]:
+               suffix: str = SUFFIX, prefixes: Optional[tuple[dict, dict]] = None) -> Optional[list[str]]:
     """Splits one basic-tokenised word into WordPiece tokens, longest match first.
 
     Args:
@@ -33,6 +86,7 @@ def split_word(word: str, vocab: Collection[str], max_bytes: int, max_piece_char
       max_piece_chars: the longest token of the vocabulary in characters (without `suffix`);
         bounds the search, any value >= the true maximum gives the same result.
       suffix: the continuation marker.
+      prefixes: `token_prefixes(vocab)`, for the faster forward scan (same result).
 
     Returns:
       The pieces, or None when the word is unknown (too long, or some position has no match):
@@ -41,6 +95,8 @@ def split_word(word: str, vocab: Collection[str], max_bytes: int, max_piece_char
     n = len(word)
     if len(word.encode("utf-8")) > max_bytes:
         return None
+    if prefixes is not None:
+        return _split_forward(word, prefixes, suffix)
     pieces = []
     start = 0
     while start < n:
@@ -58,10 +114,18 @@ def split_word(word: str, vocab: Collection[str], max_bytes: int, max_piece_char
     return pieces
 
 
+def _split_forward(word: str, prefixes: tuple[dict, dict], suffix: str) -> Optional[list[str]]:
+    ends = longest_match_ends(word, prefixes)
+    if ends is None:
+        return None
+    starts = [0] + ends[:-1]
+    return [(suffix if a else "") + word[a:b] for a, b in zip(starts, ends)]
+
+
 def piece_starts(word: str, vocab: Collection[str], max_bytes: int, max_piece_chars: int,
-                 suffix: str = SUFFIX) -> Optional[list[int]]:
+                 suffix: str = SUFFIX, prefixes: Optional[tuple[dict, dict]] = None) -> Optional[list[int]]:
     """The character offsets where the pieces of `word` start (None when the word is unknown)."""
-    pieces = split_word(word, vocab, max_bytes, max_piece_chars, suffix)
+    pieces = split_word(word, vocab, max_bytes, max_piece_chars, suffix, prefixes)
     if pieces is None:
         return None
     starts, pos = [], 0
