@@ -40,7 +40,6 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from components.vocabulary import basic_tokenizer
-from components.vocabulary import seeds as seeds_module
 from components.vocabulary.wordpiece import SUFFIX, longest_match_ends, piece_starts, split_word
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -135,10 +134,7 @@ def alphabet_tokens(char_counts: Mapping[str, Sequence[float]], min_char_count: 
     for ch, _ in kept[:max_characters]:
         tokens.append(ch)
         counts = char_counts[ch]
-        # Hangul syllables combine freely inside words: one seen only word-initially in train
-        # is as likely inside a held-out word, so it keeps both forms (as the seeds do).
-        inner = (counts[2] > 0 or seeds_module.script_of(ch) == "hangul"
-                 if suffix_if_inner_only and len(counts) > 2 else True)
+        inner = counts[2] > 0 if suffix_if_inner_only and len(counts) > 2 else True
         if inner and not basic_tokenizer.is_isolated(ord(ch)):
             tokens.append(SUFFIX + ch)
     for ch in seeds:
