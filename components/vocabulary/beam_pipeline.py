@@ -27,7 +27,6 @@ from typing import Iterable, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.runners.worker.statecache import CacheAware
 from apache_beam.transforms.window import GlobalWindows
 
 from components.vocabulary import basic_tokenizer, learner, seeds
@@ -277,21 +276,15 @@ def _check_alphabet(char_counts: dict, params: VocabParams) -> list[str]:
                                    seeds=seeded, suffix_if_inner_only=params.suffix_if_inner_only)
 
 
-class _Prepared(CacheAware):
+class _Prepared:
     """A token list as a set, its longest token and its prefix maps, built once per side input.
 
-    Only the tokens travel between stages (pickled); the rest is rebuilt on first use. The
-    worker's side-input cache sizes values by walking every object they hold; the tokens stand
-    for the whole (the prefix maps are a few times their size).
+    Only the tokens travel between stages (pickled); the rest is rebuilt on first use.
     """
 
     def __init__(self, tokens: Iterable[str]):
-        super().__init__()
         self.tokens = frozenset(tokens)
         self._derived = None
-
-    def get_referents_for_cache(self) -> list:
-        return [self.tokens]
 
     def __getstate__(self):
         return {"tokens": self.tokens}

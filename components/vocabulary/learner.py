@@ -187,15 +187,8 @@ def count_candidates(word_table: Iterable[tuple[str, float]], vocab: Optional[se
             if len(word.encode("utf-8")) > max_bytes or not alphabet.issuperset(word):
                 continue
             starts = range(n)
-        elif prefixes is not None:
-            if n * 4 > max_bytes and len(word.encode("utf-8")) > max_bytes:
-                continue
-            ends = longest_match_ends(word, prefixes)
-            if ends is None:
-                continue
-            starts = [0] + ends[:-1]
         else:
-            starts = piece_starts(word, vocab, max_bytes, max_piece_chars)
+            starts = piece_starts(word, vocab, max_bytes, max_piece_chars, prefixes=prefixes)
             if starts is None:
                 continue
         for start in starts:

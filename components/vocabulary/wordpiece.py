@@ -22,6 +22,11 @@ def max_bytes_per_word(max_chars_per_word: int) -> int:
     return 4 * max_chars_per_word
 
 
+def _too_long(word: str, max_bytes: int) -> bool:
+    """Whether `word` is over `max_bytes` in UTF-8 (encoded only when it could be: <= 4 bytes a char)."""
+    return len(word) * 4 > max_bytes and len(word.encode("utf-8")) > max_bytes
+
+
 def token_prefixes(vocab: Collection[str], suffix: str = SUFFIX) -> tuple[dict, dict]:
     """Prefix maps for the forward longest-match scan: (word-initial, continuation).
 
@@ -93,7 +98,7 @@ def split_word(word: str, vocab: Collection[str], max_bytes: int, max_piece_char
       WordPiece then emits a single `[UNK]` for the whole word.
     """
     n = len(word)
-    if len(word.encode("utf-8")) > max_bytes:
+    if _too_long(word, max_bytes):
         return None
     if prefixes is not None:
         return _split_forward(word, prefixes, suffix)
@@ -125,7 +130,12 @@ def _split_forward(word: str, prefixes: tuple[dict, dict], suffix: str) -> Optio
 def piece_starts(word: str, vocab: Collection[str], max_bytes: int, max_piece_chars: int,
                  suffix: str = SUFFIX, prefixes: Optional[tuple[dict, dict]] = None) -> Optional[list[int]]:
     """The character offsets where the pieces of `word` start (None when the word is unknown)."""
-    pieces = split_word(word, vocab, max_bytes, max_piece_chars, suffix, prefixes)
+    if prefixes is not None:
+        if _too_long(word, max_bytes):
+            return None
+        ends = longest_match_ends(word, prefixes)
+        return None if ends is None else [0] + ends[:-1]
+    pieces = split_word(word, vocab, max_bytes, max_piece_chars, suffix)
     if pieces is None:
         return None
     starts, pos = [], 0
