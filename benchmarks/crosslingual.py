@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterable, Optional
 import click
 import yaml
 
+from components.evaluation.report import draw_legend, draw_percent_grid
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "crosslingual.yaml"
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -263,10 +265,7 @@ def draw_chart(results: dict[str, Any], path: str | os.PathLike, metric: str = "
     font = ImageFont.load_default(size=12)
     draw.text((left, 10), f"SIB-200 test {metric} by language (mean over seeds, whisker = min-max)",
               fill="black", font=font)
-    for tick in range(0, 101, 20):
-        y = top + height - height * tick / 100
-        draw.line([(left - 4, y), (width - 10, y)], fill=(225, 225, 225))
-        draw.text((8, y - 7), f"{tick}%", fill="black", font=font)
+    draw_percent_grid(draw, left, top, height, width, font)
     for i, tag in enumerate(tags):
         x0 = left + 10 + i * group
         for j, setting in enumerate(settings):
@@ -282,10 +281,8 @@ def draw_chart(results: dict[str, Any], path: str | os.PathLike, metric: str = "
             draw.line([(middle, top + height - height * max(values)),
                        (middle, top + height - height * min(values))], fill="black")
         draw.text((x0, top + height + 6), tag, fill="black", font=font)
-    for j, setting in enumerate(settings):
-        x, y = left + 140 * j, top + height + 40
-        draw.rectangle([x, y, x + 12, y + 12], fill=_COLOURS.get(setting, (200, 120, 40)))
-        draw.text((x + 18, y - 1), setting, fill="black", font=font)
+    draw_legend(draw, [(setting, _COLOURS.get(setting, (200, 120, 40))) for setting in settings],
+                left, top + height + 40, 140, font)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import collections
 import csv
-import json
 import pathlib
 import re
 import unicodedata
+
+from components.pretraining_examples.vocab_io import write_vocabulary
 
 SIB_LANGS = {"eng_Latn": "en", "deu_Latn": "de", "fra_Latn": "fr", "rus_Cyrl": "ru",
              "zho_Hans": "zh-Hans", "arb_Arab": "ar", "hin_Deva": "hi", "tha_Thai": "th"}
@@ -91,13 +92,7 @@ def build_vocab(texts, out_dir: pathlib.Path, max_words: int = 3000) -> pathlib.
         if word not in seen:
             vocab.append(word)
             seen.add(word)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (out_dir / "tokenizer.json").write_text(json.dumps({
-        "lower_case": False, "strip_accents": False, "split_cjk": True, "suffix_indicator": "##",
-        "max_chars_per_word": 100, "unk_token": "[UNK]", "pad_token": "[PAD]",
-        "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
-        "reserved_tokens": RESERVED, "vocab_size": len(vocab)}), encoding="utf-8")
+    write_vocabulary(out_dir, vocab, RESERVED)
     return out_dir
 
 

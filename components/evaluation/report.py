@@ -165,6 +165,22 @@ def format_language_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def draw_percent_grid(draw, left: int, top: int, height: int, width: int, font) -> None:
+    """Grid lines and labels every 20 % of a bar chart whose 0-100 % axis spans `height`."""
+    for tick in range(0, 101, 20):
+        y = top + height - height * tick / 100
+        draw.line([(left - 4, y), (width - 10, y)], fill=(225, 225, 225))
+        draw.text((8, y - 7), f"{tick}%", fill="black", font=font)
+
+
+def draw_legend(draw, entries, left: int, y: int, step: int, font) -> None:
+    """One coloured square and name per (name, colour) entry, `step` pixels apart on one row."""
+    for j, (name, colour) in enumerate(entries):
+        x = left + step * j
+        draw.rectangle([x, y, x + 12, y + 12], fill=colour)
+        draw.text((x + 18, y - 1), name, fill="black", font=font)
+
+
 def draw_accuracy_chart(result: dict[str, Any], path: str | os.PathLike) -> pathlib.Path:
     """A PNG bar chart of accuracy by language; the baseline's bar beside the candidate's."""
     from PIL import Image, ImageDraw, ImageFont
@@ -183,10 +199,7 @@ def draw_accuracy_chart(result: dict[str, Any], path: str | os.PathLike) -> path
     image = Image.new("RGB", (width, top + height + bottom), "white")
     draw = ImageDraw.Draw(image)
     draw.text((left, 10), "Accuracy by language", fill="black", font=font)
-    for tick in range(0, 101, 20):
-        y = top + height - height * tick / 100
-        draw.line([(left - 4, y), (width - 10, y)], fill=(225, 225, 225))
-        draw.text((8, y - 7), f"{tick}%", fill="black", font=font)
+    draw_percent_grid(draw, left, top, height, width, font)
     for i, tag in enumerate(languages):
         x0 = left + 10 + i * group
         for j, (name, colour) in enumerate(series):
@@ -197,11 +210,7 @@ def draw_accuracy_chart(result: dict[str, Any], path: str | os.PathLike) -> path
             x = x0 + j * 18
             draw.rectangle([x, top + height - height * accuracy, x + 14, top + height], fill=colour)
         draw.text((x0, top + height + 6), tag, fill="black", font=font)
-    for j, (name, colour) in enumerate(series):
-        y = top + height + 36 + 0 * j
-        x = left + 110 * j
-        draw.rectangle([x, y, x + 12, y + 12], fill=colour)
-        draw.text((x + 18, y - 1), name, fill="black", font=font)
+    draw_legend(draw, series, left, top + height + 36, 110, font)
     path = pathlib.Path(path)
     image.save(path, format="PNG")
     return path

@@ -110,14 +110,11 @@ def char_tokenizer_fn(vocab_dir: str):
     return tokenize
 
 
-def write_char_vocabulary(vocab_dir, texts, num_unused: int = 5) -> None:
-    """Writes a contract-2 vocabulary covering every character of `texts`, alone and as `##`
-    piece (for char_tokenizer_fn, tests and benchmarks)."""
+def write_vocabulary(vocab_dir, vocab: list, reserved: list) -> None:
+    """Writes `vocab.txt` and a cased contract-2 `tokenizer.json` for a hand-made vocabulary
+    (tests and benchmarks; the learner writes its own from its parameters)."""
     import pathlib
 
-    chars = sorted({c for text in texts for c in text if not c.isspace()})
-    reserved = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"[unused{i}]" for i in range(num_unused)]
-    vocab = reserved + chars + ["##" + c for c in chars]
     vocab_dir = pathlib.Path(vocab_dir)
     vocab_dir.mkdir(parents=True, exist_ok=True)
     (vocab_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
@@ -125,4 +122,12 @@ def write_char_vocabulary(vocab_dir, texts, num_unused: int = 5) -> None:
         "lower_case": False, "strip_accents": False, "split_cjk": True, "suffix_indicator": "##",
         "max_chars_per_word": 100, "unk_token": "[UNK]", "pad_token": "[PAD]",
         "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
-        "reserved_tokens": reserved, "vocab_size": len(vocab)}), encoding="utf-8")
+        "reserved_tokens": list(reserved), "vocab_size": len(vocab)}), encoding="utf-8")
+
+
+def write_char_vocabulary(vocab_dir, texts, num_unused: int = 5) -> None:
+    """Writes a contract-2 vocabulary covering every character of `texts`, alone and as `##`
+    piece (for char_tokenizer_fn, tests and benchmarks)."""
+    chars = sorted({c for text in texts for c in text if not c.isspace()})
+    reserved = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"[unused{i}]" for i in range(num_unused)]
+    write_vocabulary(vocab_dir, reserved + chars + ["##" + c for c in chars], reserved)
