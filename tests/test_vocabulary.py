@@ -232,6 +232,17 @@ def test_empty_corpus_is_a_clear_error(tmp_path):
         run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"), PARAMS)
 
 
+def test_text_file_that_is_not_utf8_names_file_and_line(tmp_path):
+    # Lines are read in blocks; the error still names the line, not the block.
+    bad = tmp_path / "x.en.txt"
+    bad.write_bytes(b"good line\n" * 3 + b"bad \xff line\n")
+    import apache_beam as beam  # pylint: disable=g-import-not-at-top
+    with pytest.raises(Exception, match=f"{re.escape(str(bad))}:4: not UTF-8"):
+        with beam.Pipeline() as p:
+            beam_pipeline.learn_vocabulary(beam_pipeline.read_text_files(p, [(str(bad), "en")]), None,
+                                           PARAMS, str(tmp_path / "v"))
+
+
 def test_vocab_smaller_than_alphabet_is_a_clear_error(tmp_path):
     _write_examples(str(tmp_path / "ex"), "train", [("zh-Hans", "".join(chr(0x4E00 + i) for i in range(300)))])
     with pytest.raises(learner.VocabularyError, match="vocab_size=200 is smaller than the alphabet "
