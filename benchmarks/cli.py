@@ -8,6 +8,8 @@ _BENCHMARKS = {
     "pretraining-examples": ("benchmarks.pretraining_examples:pretraining_examples",
                              "Pretraining-instance building instances/s on all NTREX languages."),
     "pretrain": ("benchmarks.pretrain:pretrain", "MLM+NSP training tokens/s vs HF transformers."),
+    "pretrain-parity": ("benchmarks.pretrain_parity:pretrain_parity",
+                        "Loss curves and time to quality vs HF BertForPreTraining, same batches."),
     "predict-latency": ("benchmarks.predict_latency:predict_latency",
                         "p50/p99 latency of a served model's predict_text, batch 1 and 32."),
     "finetune-tiny": ("benchmarks.finetune_tiny:finetune_tiny",

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+from keras_hub.src.utils.keras_utils import gelu_approximate
+
+
+def _activation(name):
+    if name == "gelu_approximate":
+        return gelu_approximate
+    return keras.activations.get(name)
 
 
 @keras.saving.register_keras_serializable(package="mbert")
@@ -22,7 +29,9 @@ class TiedMaskedLMHead(keras.layers.Layer):
     Args:
         vocabulary_size: Number of token ids V (rows of the embedding matrix).
         hidden_dim: Width H of the encoder output and of the embedding.
-        intermediate_activation: Activation of the transform dense layer (BERT: GELU).
+        intermediate_activation: Activation of the transform dense layer: BERT's tanh
+            approximation of GELU by default (google-research/bert `gelu`, keras-hub's encoder
+            layers, Hugging Face `gelu_pytorch_tanh`), or any Keras activation name.
         layer_norm_epsilon: Epsilon of the transform layer normalisation (BERT: 1e-12).
         kernel_initializer: Initializer of the transform kernel (default: truncated normal, 0.02).
         **kwargs: Standard layer arguments (name, dtype).
@@ -32,7 +41,7 @@ class TiedMaskedLMHead(keras.layers.Layer):
         self,
         vocabulary_size: int,
         hidden_dim: int,
-        intermediate_activation: str = "gelu",
+        intermediate_activation: str = "gelu_approximate",  # a name: it round-trips in the config
         layer_norm_epsilon: float = 1e-12,
         kernel_initializer=None,
         **kwargs,
@@ -40,7 +49,8 @@ class TiedMaskedLMHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
         self.hidden_dim = int(hidden_dim)
-        self.intermediate_activation = keras.activations.get(intermediate_activation)
+        self.intermediate_activation = intermediate_activation
+        activation = _activation(intermediate_activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         # BERT initialises every kernel from a truncated normal with stddev 0.02.
         self.kernel_initializer = keras.initializers.get(
@@ -48,7 +58,7 @@ class TiedMaskedLMHead(keras.layers.Layer):
         )
         self.transform_dense = keras.layers.Dense(
             self.hidden_dim,
-            activation=self.intermediate_activation,
+            activation=activation,
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
             name="transform_dense",
@@ -99,7 +109,7 @@ class TiedMaskedLMHead(keras.layers.Layer):
         config.update(
             vocabulary_size=self.vocabulary_size,
             hidden_dim=self.hidden_dim,
-            intermediate_activation=keras.activations.serialize(self.intermediate_activation),
+            intermediate_activation=self.intermediate_activation,
             layer_norm_epsilon=self.layer_norm_epsilon,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
         )

@@ -31,10 +31,12 @@ to truncation).
     inputs = {"token_ids":      int32   [batch, seq_len]   masked ids,
               "segment_ids":    int32   [batch, seq_len],
               "padding_mask":   bool    [batch, seq_len]   True on real tokens,
-              "mask_positions": int32   [batch, max_predictions]}
+              "mask_positions": int32   [batch, max_predictions],
+              "position_ids":   int32   [batch, seq_len]   restart in a translation pair}
     labels = {"mask_ids":            int32   [batch, max_predictions],
               "mask_weights":        float32 [batch, max_predictions],
-              "next_sentence_label": int32   [batch]   0 = b follows a, 1 = b random}
+              "next_sentence_label": int32   [batch]   0 = b follows a, 1 = b random,
+                                                        -1 = b translates a (no NSP target)}
     language: tf.string [batch]
 
 or `(inputs, labels)` with `with_language=False`. Keras reads a 3-tuple as (x, y, sample_weight),
@@ -249,6 +251,7 @@ def parse_pretraining_examples(serialized: tf.Tensor, seq_len: int) -> dict:
         "segment_ids": tf.io.FixedLenFeature([seq_len], tf.int64),
         "next_sentence_label": tf.io.FixedLenFeature([], tf.int64),
         "language": tf.io.FixedLenFeature([], tf.string, default_value=""),
+        "second_language": tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
     parsed = tf.io.parse_example(serialized, spec)
     return {
@@ -256,7 +259,25 @@ def parse_pretraining_examples(serialized: tf.Tensor, seq_len: int) -> dict:
         "segment_ids": tf.cast(parsed["segment_ids"], tf.int32),  # (B, T)
         "next_sentence_label": tf.cast(parsed["next_sentence_label"], tf.int32),  # (B,)
         "language": parsed["language"],  # (B,)
+        "second_language": parsed["second_language"],  # (B,) "" unless a translation pair
     }
+
+
+def position_ids(segment_ids: tf.Tensor, next_sentence_label: tf.Tensor) -> tf.Tensor:
+    """int32 [B, T] positions: 0..T-1, restarting in segment b of a translation pair.
+
+    In a translation pair (next_sentence_label < 0, XLM's TLM) the translation's first token
+    takes position 1, as the sentence's first token does after `[CLS]`: both sentences are
+    read from their start, so aligning them is not a matter of position (XLM resets positions
+    the same way). Other rows keep 0..T-1, what the encoder sees in fine-tuning and serving.
+    """
+    length = tf.shape(segment_ids)[1]
+    positions = tf.broadcast_to(tf.range(length)[tf.newaxis, :], tf.shape(segment_ids))  # (B, T)
+    in_b = segment_ids == 1
+    first_b = tf.argmax(tf.cast(in_b, tf.int32), axis=1, output_type=tf.int32)  # (B,)
+    restarted = positions - first_b[:, tf.newaxis] + 1
+    is_pair = (next_sentence_label < 0)[:, tf.newaxis]
+    return tf.where(is_pair & in_b, restarted, positions)
 
 
 def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size: int,
@@ -288,9 +309,6 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
     files = sorted(f for pattern in patterns for f in tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no pretraining records match {patterns}")
-    if "seed" in masking:
-        raise ValueError("masking: pass `seed` to make_pretraining_dataset, not in masking")
-    autotune = tf.data.AUTOTUNE
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -300,7 +318,22 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return masked_batches(dataset, batch_size, seq_len, masking, pad_id=pad_id, seed=seed,
+                          drop_remainder=drop_remainder, with_language=with_language)
+
+
+def masked_batches(records: tf.data.Dataset, batch_size: int, seq_len: int, masking: dict, *,
+                   pad_id: int = 0, seed: Optional[int] = None, drop_remainder: bool = True,
+                   with_language: bool = True) -> tf.data.Dataset:
+    """Serialized contract-4 records (in the order they come) -> masked batches.
+
+    Same arguments as `make_pretraining_dataset`, whose record reading this follows; the
+    trainer also feeds it records interleaved language by language.
+    """
+    if "seed" in masking:
+        raise ValueError("masking: pass `seed` to make_pretraining_dataset, not in masking")
+    autotune = tf.data.AUTOTUNE
+    dataset = records.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda records: parse_pretraining_examples(records, seq_len),
                           num_parallel_calls=autotune, deterministic=seed is not None)
     if seed is None:
@@ -318,7 +351,9 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
         inputs = {"token_ids": features["masked_token_ids"],
                   "segment_ids": features["segment_ids"],
                   "padding_mask": features["token_ids"] != pad_id,
-                  "mask_positions": features["mask_positions"]}
+                  "mask_positions": features["mask_positions"],
+                  "position_ids": position_ids(features["segment_ids"],
+                                               features["next_sentence_label"])}
         labels = {"mask_ids": features["mask_ids"], "mask_weights": features["mask_weights"],
                   "next_sentence_label": features["next_sentence_label"]}
         if with_language:

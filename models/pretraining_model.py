@@ -14,8 +14,8 @@ from keras import ops
 from models.masked_lm_head import TiedMaskedLMHead
 from models.next_sentence_head import NextSentenceHead
 
-# Keys of a masked batch (see models/masking.py `mask_batch`).
-MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions")
+# Keys of a masked batch (see models/masking.py `mask_batch`); `position_ids` is optional.
+MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions", "position_ids")
 
 
 @keras.saving.register_keras_serializable(package="mbert")
@@ -23,8 +23,9 @@ class PretrainingModel(keras.Model):
     """BERT pretraining network: `BertBackbone` + tied masked-LM head + next-sentence head.
 
     Called on a dict with `token_ids` int32 [batch, seq_len], `segment_ids` int32
-    [batch, seq_len], `padding_mask` bool/int [batch, seq_len] and `mask_positions` int32
-    [batch, predictions]; returns `mlm_logits` float [batch, predictions, vocab] and
+    [batch, seq_len], `padding_mask` bool/int [batch, seq_len], `mask_positions` int32
+    [batch, predictions] and optionally `position_ids` int32 [batch, seq_len] (default
+    0..seq_len-1; translation pairs restart them, models/masking.py); returns `mlm_logits` float [batch, predictions, vocab] and
     `nsp_logits` float [batch, 2].
 
     With `sparse_last_layer` (the default), the last transformer layer computes its queries,
@@ -58,10 +59,11 @@ class PretrainingModel(keras.Model):
         self.next_sentence_head.build((None, self.encoder.hidden_dim))
         self.built = True
 
-    def _embed(self, token_ids, segment_ids, training):
+    def _embed(self, token_ids, segment_ids, position_ids, training):
         encoder = self.encoder
         tokens = encoder.token_embedding(token_ids)
-        positions = encoder.position_embedding(tokens)
+        # position_ids None = 0..T-1, as the backbone does; a translation pair restarts them.
+        positions = encoder.position_embedding(tokens, positions=position_ids)
         segments = encoder.segment_embedding(segment_ids)
         x = encoder.embeddings_add((tokens, positions, segments))
         x = encoder.embeddings_layer_norm(x)
@@ -96,7 +98,8 @@ class PretrainingModel(keras.Model):
         padding_mask = inputs["padding_mask"]
         mask_positions = ops.cast(inputs["mask_positions"], "int32")
         encoder = self.encoder
-        x = self._embed(token_ids, inputs["segment_ids"], training)  # (B, T, H)
+        x = self._embed(token_ids, inputs["segment_ids"], inputs.get("position_ids"),
+                        training)  # (B, T, H)
         layers = encoder.transformer_layers
         if self.sparse_last_layer:
             for layer in layers[:-1]:
@@ -135,18 +138,24 @@ class PretrainingModel(keras.Model):
         return cls(**config)
 
 
-def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any],
+                       next_sentence_prediction: bool = True) -> dict[str, Any]:
     """BERT's losses and accuracy counts for one batch (float32 whatever the compute dtype).
 
     Args:
         outputs: `PretrainingModel` outputs (`mlm_logits` [B, P, V], `nsp_logits` [B, 2]).
         batch: a masked batch with `mask_ids` int32 [B, P], `mask_weights` float32 [B, P]
-            (0 for padding slots) and `next_sentence_label` int [B].
+            (0 for padding slots) and `next_sentence_label` int [B] (0 = b follows a,
+            1 = b random, -1 = no next-sentence target: a translation pair).
+        next_sentence_prediction: add the NSP loss (False: MLM only, as RoBERTa and XLM;
+            the NSP figures are still counted).
 
     Returns:
-        dict of float32 scalars `loss` (= mlm_loss + nsp_loss), `mlm_loss` (weighted mean over
-        real predictions), `nsp_loss`, and float32 [B] per-example `mlm_correct`,
-        `mlm_count` (for accuracy by language) and `nsp_correct`.
+        dict of float32 scalars `loss` (= mlm_loss [+ nsp_loss]), `mlm_loss` (weighted mean
+        over real predictions), `nsp_loss` (mean over rows with a target), and float32 [B]
+        per-example `mlm_correct`, `mlm_count` (for accuracy by language), `nsp_correct`,
+        `nsp_count` (1 where the row has a next-sentence target) and `nsp_random` (1 where
+        that target is "random": its mean is the majority baseline of NSP accuracy).
     """
     mlm_logits = ops.cast(outputs["mlm_logits"], "float32")
     nsp_logits = ops.cast(outputs["nsp_logits"], "float32")
@@ -156,14 +165,20 @@ def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any]) -> dict[s
     mlm_xent = ops.sparse_categorical_crossentropy(mask_ids, mlm_logits, from_logits=True)  # (B, P)
     # BERT's normaliser: the number of real predictions (+1e-5 so an all-padding batch is 0, not NaN).
     mlm_loss = ops.sum(mlm_xent * weights) / (ops.sum(weights) + 1e-5)
-    nsp_loss = ops.mean(ops.sparse_categorical_crossentropy(nsp_labels, nsp_logits, from_logits=True))
+    nsp_weights = ops.cast(nsp_labels >= 0, "float32")  # (B,)
+    nsp_targets = ops.maximum(nsp_labels, 0)
+    nsp_xent = ops.sparse_categorical_crossentropy(nsp_targets, nsp_logits, from_logits=True)
+    nsp_loss = ops.sum(nsp_xent * nsp_weights) / ops.maximum(ops.sum(nsp_weights), 1.0)
     mlm_hit = ops.cast(ops.equal(ops.cast(ops.argmax(mlm_logits, axis=-1), "int32"), mask_ids), "float32")
-    nsp_hit = ops.cast(ops.equal(ops.cast(ops.argmax(nsp_logits, axis=-1), "int32"), nsp_labels), "float32")
+    nsp_hit = ops.cast(ops.equal(ops.cast(ops.argmax(nsp_logits, axis=-1), "int32"), nsp_targets), "float32")
+    loss = mlm_loss + nsp_loss if next_sentence_prediction else mlm_loss
     return {
-        "loss": mlm_loss + nsp_loss,
+        "loss": loss,
         "mlm_loss": mlm_loss,
         "nsp_loss": nsp_loss,
         "mlm_correct": ops.sum(mlm_hit * weights, axis=1),
         "mlm_count": ops.sum(weights, axis=1),
-        "nsp_correct": nsp_hit,
+        "nsp_correct": nsp_hit * nsp_weights,
+        "nsp_count": nsp_weights,
+        "nsp_random": ops.cast(nsp_labels == 1, "float32"),
     }

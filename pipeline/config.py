@@ -17,9 +17,15 @@ from typing import Any, Optional
 
 import yaml
 
+from models.encoder_config import EncoderConfig
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS_DIR = REPO_ROOT / "configs"
 DEFAULT_CONFIG = CONFIGS_DIR / "demo.yaml"
+
+
+# The config sections that name input corpora.
+CORPUS_SECTIONS = ("pretraining_corpus", "extra_pretraining_corpus", "labelled_data")
 
 
 class ConfigError(ValueError):
@@ -56,7 +62,12 @@ class PretrainingExamplesConfig:
     short_seq_prob: float = 0.1
     dupe_factor: int = 10
     smoothing: float = 0.7
+    # 0 = every b follows its a (no next-sentence task: set pretraining.next_sentence_prediction
+    # false too).
     random_next_prob: float = 0.5
+    # Share of translation pairs (XLM's TLM) among the training instances, made from sentences
+    # aligned across languages (NTREX lines, SIB-200 index_id); 0 = plain M-BERT.
+    translation_fraction: float = 0.0
     seed: int = 12345
 
 
@@ -74,6 +85,12 @@ class PretrainingConfig:
     mask_rate: float = 0.15
     max_predictions: int = 20
     whole_word_masking: bool = False
+    # BERT's next-sentence prediction; false = masked LM only (RoBERTa, XLM).
+    next_sentence_prediction: bool = True
+    # Encoder shape overrides of the preset (num_layers, hidden_dim, num_heads,
+    # intermediate_dim, dropout).
+    encoder: dict = dataclasses.field(default_factory=dict)
+    shuffle_buffer: int = 10000
     # "auto" turns bfloat16 / XLA on where the hardware supports them.
     mixed_precision: str = "auto"
     jit_compile: str = "auto"
@@ -84,6 +101,14 @@ class PretrainingConfig:
             if getattr(self, key) not in ("auto", "true", "false"):
                 raise ConfigError(f"pretraining.{key}: expected 'auto', 'true' or 'false', "
                                   f"got {getattr(self, key)!r}")
+        try:
+            # vocab_size 1 stands in for the vocabulary's size, known only when it is built.
+            EncoderConfig.preset(self.preset, 1, **self.encoder)
+        except ValueError as e:
+            raise ConfigError(f"pretraining.encoder: {e}") from None
+        if "vocab_size" in self.encoder:
+            raise ConfigError("pretraining.encoder.vocab_size: comes from the vocabulary; "
+                              "set vocabulary.vocab_size instead")
 
 
 @dataclasses.dataclass
@@ -93,6 +118,10 @@ class FinetuningConfig:
     batch_size: int = 32
     learning_rate: float = 5e-5
     epochs: int = 3
+    # Length in optimiser steps (0 = `epochs` passes over the rows), evaluated every eval_every
+    # steps for early stopping and the best weights.
+    train_steps: int = 0
+    eval_every: int = 100
     dropout: float = 0.1
     early_stopping_patience: int = 2
     # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
@@ -138,6 +167,10 @@ class VertexConfig:
 class PipelineConfig:
     pipeline_name: str = "mbert"
     pretraining_corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
+    # More text for pretraining, ingested on its own and read with pretraining_corpus as one
+    # corpus by the vocabulary and the pretraining examples (train and eval splits only: a
+    # test split, e.g. SIB-200's, is never read).
+    extra_pretraining_corpus: Optional[CorpusConfig] = None
     labelled_data: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
     vocabulary: VocabularyConfig = dataclasses.field(default_factory=VocabularyConfig)
     pretraining_examples: PretrainingExamplesConfig = dataclasses.field(
@@ -209,8 +242,10 @@ def config_from_dict(data: dict, base_dir: pathlib.Path | str = ".") -> Pipeline
         raise ConfigError("the configuration must be a mapping at the top level")
     config = _from_dict(PipelineConfig, data)
     base = pathlib.Path(base_dir)
-    for section in ("pretraining_corpus", "labelled_data"):
+    for section in CORPUS_SECTIONS:
         corpus = getattr(config, section)
+        if corpus is None:
+            continue
         corpus.inputs = [str((base / p).resolve()) if not _is_remote(p) else p
                          for p in corpus.inputs]
     return config
@@ -237,7 +272,9 @@ def _is_remote(path: str) -> bool:
 
 def check_inputs_exist(config: PipelineConfig) -> None:
     """Raises ConfigError naming the key of the first local input that does not exist."""
-    for section in ("pretraining_corpus", "labelled_data"):
+    for section in CORPUS_SECTIONS:
+        if getattr(config, section) is None:
+            continue
         for i, path in enumerate(getattr(config, section).inputs):
             if _is_remote(path) or "{SPAN}" in path:
                 continue

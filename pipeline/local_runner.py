@@ -83,6 +83,9 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
     resolved = {"pretraining_corpus": resolve_corpus(config.pretraining_corpus, "pretraining_corpus")}
     if config.stages == "all":
         resolved["labelled_data"] = resolve_corpus(config.labelled_data, "labelled_data")
+        if config.extra_pretraining_corpus is not None:
+            resolved["extra_pretraining_corpus"] = resolve_corpus(
+                config.extra_pretraining_corpus, "extra_pretraining_corpus")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(config, paths, beam_args, resolved_inputs=resolved))

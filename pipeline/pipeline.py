@@ -1,6 +1,6 @@
 """create_pipeline(config): the M-BERT pipeline as a TFX graph. No I/O here; runners resolve paths.
 
-corpus ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
+corpus (+ extra corpus) ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
       │            └─> VocabularyGen ─> PretrainingExampleGen ─> Trainer (pretraining, MLM + NSP)
 labelled data ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
                    └─> Trainer (fine-tuning; base_model = the pretrained encoder)
@@ -60,19 +60,22 @@ def _ingest_and_validate(name: str, corpus: CorpusConfig,
     return [ingestion, statistics, schema, validator]
 
 
-def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples) -> list:
+def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples,
+                 extra_examples=None) -> list:
     vocab = config.vocabulary
     vocabulary = VocabularyGen(
-        examples=corpus_examples, vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
+        examples=corpus_examples, extra_examples=extra_examples,
+        vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
         lower_case=vocab.lower_case, num_unused=vocab.num_unused, max_chars=vocab.max_characters,
         seed_characters=vocab.seed_characters,
     ).with_id("vocabulary")
     ex = config.pretraining_examples
     instances = PretrainingExampleGen(
-        examples=corpus_examples, vocabulary=vocabulary.outputs["vocabulary"],
+        examples=corpus_examples, extra_examples=extra_examples,
+        vocabulary=vocabulary.outputs["vocabulary"],
         max_seq_length=ex.max_seq_length, short_seq_prob=ex.short_seq_prob,
         dupe_factor=ex.dupe_factor, smoothing=ex.smoothing, random_next_prob=ex.random_next_prob,
-        seed=ex.seed,
+        translation_fraction=ex.translation_fraction, seed=ex.seed,
     ).with_id("pretraining_examples")
     pt = config.pretraining
     trainer = tfx.components.Trainer(
@@ -82,11 +85,14 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=pt.eval_steps),
         custom_config={
             "encoder_preset": pt.preset,
+            "encoder": pt.encoder,
             "batch_size": pt.batch_size,
             "seq_len": ex.max_seq_length,
             "max_predictions": pt.max_predictions,
             "mask_rate": pt.mask_rate,
             "whole_word": pt.whole_word_masking,
+            "next_sentence_prediction": pt.next_sentence_prediction,
+            "shuffle_buffer": pt.shuffle_buffer,
             "learning_rate": pt.learning_rate,
             "warmup_steps": pt.warmup_steps,
             "weight_decay": pt.weight_decay,
@@ -133,7 +139,14 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
     if config.stages == "all":
         labelled_stage = _ingest_and_validate("labelled", config.labelled_data,
                                               resolved_inputs.get("labelled_data"))
-        pretraining_stage = _pretraining(config, paths, corpus_stage[0].outputs["examples"])
+        extra_examples = None
+        if config.extra_pretraining_corpus is not None:
+            extra_stage = _ingest_and_validate("extra_corpus", config.extra_pretraining_corpus,
+                                               resolved_inputs.get("extra_pretraining_corpus"))
+            components += extra_stage
+            extra_examples = extra_stage[0].outputs["examples"]
+        pretraining_stage = _pretraining(config, paths, corpus_stage[0].outputs["examples"],
+                                         extra_examples)
         pretraining_trainer = pretraining_stage[-1]
         labelled_examples = labelled_stage[0].outputs["examples"]
 
@@ -150,6 +163,8 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                 "batch_size": ft.batch_size,
                 "learning_rate": ft.learning_rate,
                 "epochs": ft.epochs,
+                "train_steps": ft.train_steps,
+                "eval_every": ft.eval_every,
                 "dropout": ft.dropout,
                 "early_stopping_patience": ft.early_stopping_patience,
                 "pretrained_preset_dir": ft.pretrained_preset_dir,

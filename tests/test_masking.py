@@ -215,7 +215,8 @@ def test_dataset_structure_and_new_masks_every_epoch(tmp_path):
     inputs, labels, language = next(iter(dataset))
     assert {k: (v.dtype, tuple(v.shape)) for k, v in inputs.items()} == {
         "token_ids": (tf.int32, (8, seq_len)), "segment_ids": (tf.int32, (8, seq_len)),
-        "padding_mask": (tf.bool, (8, seq_len)), "mask_positions": (tf.int32, (8, 20))}
+        "padding_mask": (tf.bool, (8, seq_len)), "mask_positions": (tf.int32, (8, 20)),
+        "position_ids": (tf.int32, (8, seq_len))}
     assert {k: (v.dtype, tuple(v.shape)) for k, v in labels.items()} == {
         "mask_ids": (tf.int32, (8, 20)), "mask_weights": (tf.float32, (8, 20)),
         "next_sentence_label": (tf.int32, (8,))}

@@ -6,7 +6,12 @@ Parameters come from `fn_args.custom_config` (all optional):
   train_languages: list | "all" languages to fine-tune on (["en"] = zero-shot transfer); default all
   max_seq_length: int           packed length (<= the encoder's); default 128
   batch_size: int               default 32
-  epochs: int                   default 3 (early stopping may end sooner)
+  epochs: int                   default 3 (early stopping may end sooner); ignored when
+                                train_steps is set
+  train_steps: int              length in optimiser steps (0 = `epochs` passes); the warm-up
+                                and decay follow it, whatever the size of the data
+  eval_every: int               steps between evaluations (early stopping, best weights) when
+                                train_steps is set; default 100
   learning_rate: float          peak AdamW rate after linear warm-up (10% of steps); default 5e-5
   weight_decay: float           default 0.01
   dropout: float                classifier head dropout; default 0.1
@@ -48,6 +53,8 @@ _DEFAULTS: dict[str, Any] = {
     "max_seq_length": 128,
     "batch_size": 32,
     "epochs": 3,
+    "train_steps": 0,
+    "eval_every": 100,
     "learning_rate": 5e-5,
     "weight_decay": 0.01,
     "dropout": 0.1,
@@ -67,10 +74,14 @@ def finetuning_params(custom_config: dict[str, Any] | None) -> dict[str, Any]:
         raise ValueError(
             f"fine-tuning custom_config: unknown key {unknown[0]!r} (known: {sorted(_DEFAULTS)})")
     params = {**_DEFAULTS, **custom_config}
-    for key in ("max_seq_length", "batch_size", "epochs", "early_stopping_patience"):
+    for key in ("max_seq_length", "batch_size", "epochs", "early_stopping_patience",
+                "eval_every"):
         if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
             raise ValueError(f"fine-tuning custom_config: {key} must be a positive int, "
                              f"got {params[key]!r}")
+    if not isinstance(params["train_steps"], int) or params["train_steps"] < 0:
+        raise ValueError(f"fine-tuning custom_config: train_steps must be an int >= 0, "
+                         f"got {params['train_steps']!r}")
     return params
 
 
@@ -169,11 +180,7 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
     module = ServingModule(model, vocab_dir, labels_file, params["max_seq_length"])
 
     batch_size = params["batch_size"]
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    epochs = params["epochs"]
-    if train_steps:
-        steps_per_epoch = min(steps_per_epoch, train_steps)
-        epochs = min(epochs, math.ceil(train_steps / steps_per_epoch))
+    steps_per_epoch, epochs = _schedule_length(len(train), batch_size, params, train_steps)
     total_steps = steps_per_epoch * epochs
     # BERT fine-tuning: linear warm-up over the first 10% of steps, then decay to zero.
     schedule = keras.optimizers.schedules.PolynomialDecay(
@@ -216,6 +223,26 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
     (run_dir_path / "finetuning_summary.json").write_text(json.dumps(summary, indent=2))
     logging.info("fine-tuning summary: %s", summary)
     return summary
+
+
+def _schedule_length(rows: int, batch_size: int, params: dict[str, Any],
+                     train_steps: int | None) -> tuple[int, int]:
+    """(steps between evaluations, number of evaluations) of a fine-tuning run.
+
+    With `train_steps` in params the run is that many steps, evaluated every `eval_every`
+    (Keras' "epochs" are then evaluation intervals); otherwise `epochs` passes over the rows.
+    TrainArgs.num_steps (`train_steps` argument), when set, caps the total either way.
+    """
+    if params["train_steps"]:
+        total = min(params["train_steps"], train_steps or params["train_steps"])
+        interval = min(params["eval_every"], total)
+        return interval, math.ceil(total / interval)
+    steps_per_epoch = math.ceil(rows / batch_size)
+    epochs = params["epochs"]
+    if train_steps:
+        steps_per_epoch = min(steps_per_epoch, train_steps)
+        epochs = min(epochs, math.ceil(train_steps / steps_per_epoch))
+    return steps_per_epoch, epochs
 
 
 class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
+import numpy as np
 import tensorflow as tf
 
+from components.pretraining_examples import layout
 from models import masking
 
 
@@ -80,6 +83,80 @@ def flatten(inputs: dict, labels: dict, language=None) -> dict:
     return batch
 
 
+def language_pools(files: Sequence[str]) -> dict[str, list[str]]:
+    """{language: files} by file name (components/pretraining_examples/layout.py); files of
+    another naming go to the pool "" (read as one mixed stream)."""
+    pools: dict[str, list[str]] = {}
+    for path in sorted(files):
+        pools.setdefault(layout.language_of_file(path) or "", []).append(path)
+    return pools
+
+
+def _counted_records(files: Sequence[str]) -> int:
+    dataset = tf.data.TFRecordDataset(list(files), compression_type="GZIP")
+    return int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
+
+
+def pool_weights(pools: dict[str, list[str]]) -> dict[str, float]:
+    """Records per pool: from counts.json beside the split folder (PretrainingExampleGen
+    writes it), else counted by reading the files once."""
+    first = next(iter(pools.values()))[0]
+    split = layout.split_of(first)
+    counts_file = layout.counts_path(first)
+    if split and tf.io.gfile.exists(counts_file):
+        with tf.io.gfile.GFile(counts_file) as f:
+            by_language = json.load(f).get("splits", {}).get(split, {}).get("by_language", {})
+        counted = {layout.file_language(language): float(n) for language, n in by_language.items()}
+        if all(pool in counted for pool in pools):
+            return {pool: counted[pool] for pool in pools}
+    return {pool: float(_counted_records(paths)) for pool, paths in pools.items()}
+
+
+def stratified_choices(weights: Sequence[float], batch_size: int, seed: int) -> tf.data.Dataset:
+    """Pool indices (int64 scalars), `batch_size` per batch, each pool's share ~= its weight.
+
+    Systematic sampling: batch k puts its slots j = 0..B-1 at (j + u_k) / B on the cumulative
+    weights, u_k uniform from (seed, k). Every batch then holds floor or ceil of B * w_l rows
+    of pool l (random sampling would leave a 1/16 language out of a batch of 32 one time in
+    eight), and over many batches each pool gets exactly its share.
+    """
+    cumulative = np.cumsum(np.asarray(weights, np.float64))
+    cumulative = tf.constant(cumulative / cumulative[-1], tf.float64)
+    last = len(weights) - 1
+
+    def batch_slots(index):
+        u = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), index]),
+                                        dtype=tf.float64)
+        points = (tf.range(batch_size, dtype=tf.float64) + u) / batch_size  # (B,)
+        slots = tf.searchsorted(cumulative, points, side="right")
+        return tf.minimum(tf.cast(slots, tf.int64), last)
+
+    return tf.data.Dataset.range(2**62).map(batch_slots).unbatch()
+
+
+def mixed_language_records(pools: dict[str, list[str]], batch_size: int, *, seed: int,
+                           shuffle_buffer: int) -> tf.data.Dataset:
+    """Records of every language pool interleaved at the pools' shares (XLM-style sampling,
+    with the weights PretrainingExampleGen's smoothing already gave the pools), each pool
+    shuffled and repeated on its own."""
+    names = sorted(pools)
+    weights = pool_weights(pools)
+    names = [name for name in names if weights[name] > 0]
+    per_pool_buffer = max(256, shuffle_buffer // max(len(names), 1))
+    datasets = []
+    for number, name in enumerate(names):
+        paths = pools[name]
+        pool_seed = seed * 1009 + number
+        files = tf.data.Dataset.from_tensor_slices(paths).shuffle(
+            len(paths), seed=pool_seed, reshuffle_each_iteration=True)
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP",
+                                          num_parallel_reads=min(len(paths), 4))
+        datasets.append(records.shuffle(per_pool_buffer, seed=pool_seed,
+                                        reshuffle_each_iteration=True).repeat())
+    choices = stratified_choices([weights[name] for name in names], batch_size, seed)
+    return tf.data.Dataset.choose_from_datasets(datasets, choices)
+
+
 def make_dataset(
     files: Sequence[str],
     batch_size: int,
@@ -101,27 +178,39 @@ def make_dataset(
         seed: Data seed; each shard derives its own so workers draw different masks.
         shuffle_buffer: Records in the shuffle buffer.
         shard: (index, count) of this input pipeline among all of them; files are split between
-            pipelines when there are enough, else every pipeline reads all and keeps every
-            count-th batch.
+            pipelines when there are enough, else (and always for per-language files) every
+            pipeline reads all and keeps every count-th batch.
     """
     index, count = shard
-    if count > 1 and len(files) >= count:
+    pools = language_pools(files)
+    mixed = training and len(pools) > 1
+    if count > 1 and len(files) >= count and not mixed:
         files, batch_shard = list(files)[index::count], None
     else:
+        # Splitting per-language files between pipelines could leave one without a language.
         batch_shard = (index, count) if count > 1 else None
     shard_seed = None if seed is None else seed * 1000 + index
-    dataset = masking.make_pretraining_dataset(
-        list(files),
-        batch_size,
-        seq_len,
-        masking_kwargs,
-        shuffle=training,
-        repeat=training,
-        shuffle_buffer=shuffle_buffer,
-        seed=shard_seed,
-        drop_remainder=training,
-        with_language=True,
-    )
+    if mixed:
+        # One pool per language: batches hold every language at its share from the first
+        # step (a shuffle buffer over files written language by language does not).
+        mix_seed = shard_seed if shard_seed is not None else int(np.random.randint(2**31))
+        records = mixed_language_records(pools, batch_size, seed=mix_seed,
+                                         shuffle_buffer=shuffle_buffer)
+        dataset = masking.masked_batches(records, batch_size, seq_len, masking_kwargs,
+                                         seed=shard_seed, drop_remainder=True, with_language=True)
+    else:
+        dataset = masking.make_pretraining_dataset(
+            list(files),
+            batch_size,
+            seq_len,
+            masking_kwargs,
+            shuffle=training,
+            repeat=training,
+            shuffle_buffer=shuffle_buffer,
+            seed=shard_seed,
+            drop_remainder=training,
+            with_language=True,
+        )
     if batch_shard is not None:
         dataset = dataset.shard(batch_shard[1], batch_shard[0])
     dataset = dataset.map(flatten)

@@ -22,6 +22,8 @@ class PretrainingHParams:
         max_predictions: Masked positions per sequence (P).
         mask_rate: Share of tokens to predict.
         whole_word: Whole-word masking.
+        next_sentence_prediction: Train the NSP head (BERT); False = masked LM only (RoBERTa,
+            XLM), for instances built with random_next_prob 0.
         learning_rate: Peak learning rate.
         warmup_steps: Linear warm-up steps.
         weight_decay: AdamW decoupled weight decay.
@@ -50,6 +52,7 @@ class PretrainingHParams:
     max_predictions: int = 20
     mask_rate: float = 0.15
     whole_word: bool = False
+    next_sentence_prediction: bool = True
     learning_rate: float = 1e-4
     warmup_steps: int = 100
     weight_decay: float = 0.01

@@ -9,7 +9,13 @@ import tensorflow as tf
 from models.pretraining_model import MODEL_INPUTS, PretrainingModel, pretraining_losses
 
 # What a train step returns per call (summed over replicas; see make_train_step).
-STEP_OUTPUTS = ("loss", "mlm_loss", "nsp_loss", "mlm_correct", "mlm_count", "nsp_correct", "examples")
+STEP_OUTPUTS = ("loss", "mlm_loss", "nsp_loss", "mlm_correct", "mlm_count", "nsp_correct",
+                "nsp_count", "examples")
+
+
+def model_inputs(batch: dict) -> dict:
+    """The keys of a masked batch that the model reads (position_ids only when present)."""
+    return {key: batch[key] for key in MODEL_INPUTS if key in batch}
 
 
 def _replica_stats(stats: dict, batch_size) -> dict:
@@ -18,6 +24,7 @@ def _replica_stats(stats: dict, batch_size) -> dict:
         "mlm_correct": tf.reduce_sum(stats["mlm_correct"]),
         "mlm_count": tf.reduce_sum(stats["mlm_count"]),
         "nsp_correct": tf.reduce_sum(stats["nsp_correct"]),
+        "nsp_count": tf.reduce_sum(stats["nsp_count"]),
         "examples": tf.cast(batch_size, tf.float32),
     }
 
@@ -27,13 +34,15 @@ def make_train_step(
     optimizer,
     strategy: tf.distribute.Strategy,
     jit_compile: bool = False,
+    next_sentence_prediction: bool = True,
 ) -> Callable[[dict], dict]:
     """Returns `step(batch) -> dict of float32 scalars` running one optimiser step.
 
     The batch is a masked batch (see models/masking.py) or, under a distribution strategy, the
     per-replica value produced by `strategy.experimental_distribute_dataset`. Losses in the
-    result are means over replicas; `mlm_correct`, `mlm_count`, `nsp_correct`, `examples` are
-    sums over the global batch.
+    result are means over replicas; `mlm_correct`, `mlm_count`, `nsp_correct`, `nsp_count`,
+    `examples` are sums over the global batch. Without `next_sentence_prediction` the loss is
+    the MLM loss alone (the NSP head is still scored, untrained).
 
     With one replica the whole step (forward, backward, clipping, AdamW) is one XLA cluster when
     `jit_compile`; with several, XLA cannot hold the cross-replica all-reduce on every platform,
@@ -43,10 +52,9 @@ def make_train_step(
     variables = model.trainable_variables
 
     def gradients(batch):
-        inputs = {key: batch[key] for key in MODEL_INPUTS}
         with tf.GradientTape() as tape:
-            outputs = model(inputs, training=True)
-            stats = pretraining_losses(outputs, batch)
+            outputs = model(model_inputs(batch), training=True)
+            stats = pretraining_losses(outputs, batch, next_sentence_prediction)
             # Replica gradients are summed by the optimiser: scale so the sum is the mean.
             scaled_loss = stats["loss"] / replicas
         grads = tape.gradient(scaled_loss, variables)
@@ -86,14 +94,15 @@ def make_train_step(
 
 def make_eval_step(model: PretrainingModel, jit_compile: bool = False) -> Callable[[dict], dict]:
     """Returns `step(batch) -> dict` of per-example float32 [B] `mlm_correct`, `mlm_count`,
-    `nsp_correct` and scalar `mlm_loss`, `nsp_loss` (evaluation runs locally on each worker)."""
+    `nsp_correct`, `nsp_count`, `nsp_random` and scalar `mlm_loss`, `nsp_loss` (evaluation
+    runs locally on each worker)."""
 
     def step(batch):
-        inputs = {key: batch[key] for key in MODEL_INPUTS}
-        stats = pretraining_losses(model(inputs, training=False), batch)
+        stats = pretraining_losses(model(model_inputs(batch), training=False), batch)
         return {
             key: stats[key]
-            for key in ("mlm_loss", "nsp_loss", "mlm_correct", "mlm_count", "nsp_correct")
+            for key in ("mlm_loss", "nsp_loss", "mlm_correct", "mlm_count", "nsp_correct",
+                        "nsp_count", "nsp_random")
         }
 
     return tf.function(step, jit_compile=jit_compile, reduce_retracing=True)

@@ -134,7 +134,7 @@ def evaluate(model, files, hparams, masking_kwargs, jit_compile: bool) -> dict:
         dataset = dataset.take(hparams.eval_steps)
     step = make_eval_step(model, jit_compile=False)  # ragged last batch: no point compiling shapes
     correct, count, by_language = 0.0, 0.0, {}
-    nsp_correct = examples = 0.0
+    nsp_correct = nsp_count = nsp_random = examples = 0.0
     mlm_loss_sum = 0.0
     batches = 0
     try:
@@ -144,6 +144,8 @@ def evaluate(model, files, hparams, masking_kwargs, jit_compile: bool) -> dict:
             batches += 1
             mlm_loss_sum += float(out["mlm_loss"])
             nsp_correct += float(out["nsp_correct"].sum())
+            nsp_count += float(out["nsp_count"].sum())
+            nsp_random += float(out["nsp_random"].sum())
             examples += len(languages)
             for language, hit, seen in zip(languages, out["mlm_correct"], out["mlm_count"]):
                 entry = by_language.setdefault(language.decode("utf-8") or "und", [0.0, 0.0])
@@ -155,10 +157,14 @@ def evaluate(model, files, hparams, masking_kwargs, jit_compile: bool) -> dict:
         raise data.BadInputError(f"eval data: corrupt TFRecord data in {data.find_corrupt_file(files)}") from None
     if batches == 0:
         raise data.BadInputError(f"eval data: no complete records in {files[:5]}")
+    random_share = nsp_random / max(nsp_count, 1.0)
     return {
         "mlm_accuracy": correct / max(count, 1.0),
         "mlm_loss": mlm_loss_sum / batches,
-        "nsp_accuracy": nsp_correct / max(examples, 1.0),
+        "nsp_accuracy": nsp_correct / max(nsp_count, 1.0),
+        # What always answering the more frequent NSP label scores: NSP has learned something
+        # only above it.
+        "nsp_majority_accuracy": max(random_share, 1.0 - random_share),
         "examples": int(examples),
         "mlm_accuracy_by_language": {lang: hit / max(seen, 1.0) for lang, (hit, seen) in sorted(by_language.items())},
     }
@@ -270,8 +276,9 @@ def train(
     step = start_step
     if start_step < hparams.train_steps:
         iterator = iter(_distributed_dataset(strategy, train_list, hparams, masking_kwargs))
-        train_step = make_train_step(model, optimizer, strategy, jit_compile=jit)
-        window = {"mlm_correct": 0.0, "mlm_count": 0.0, "nsp_correct": 0.0, "examples": 0.0}
+        train_step = make_train_step(model, optimizer, strategy, jit_compile=jit,
+                                     next_sentence_prediction=hparams.next_sentence_prediction)
+        window = {"mlm_correct": 0.0, "mlm_count": 0.0, "nsp_correct": 0.0, "nsp_count": 0.0}
         # A progress bar on a terminal (disable=None: off when stderr is not a TTY, e.g. in CI).
         progress = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
                              unit="step", disable=None if chief else True)
@@ -360,7 +367,7 @@ def _log_step(writer, step_log, step, last, window, optimizer) -> None:
         "mlm_loss": last["mlm_loss"],
         "nsp_loss": last["nsp_loss"],
         "mlm_accuracy": window["mlm_correct"] / max(window["mlm_count"], 1.0),
-        "nsp_accuracy": window["nsp_correct"] / max(window["examples"], 1.0),
+        "nsp_accuracy": window["nsp_correct"] / max(window["nsp_count"], 1.0),
         "learning_rate": learning_rate,
     }
     with writer.as_default(step=step):
@@ -375,7 +382,7 @@ def _log_step(writer, step_log, step, last, window, optimizer) -> None:
 def _log_eval(log_dir: pathlib.Path, step: int, metrics: dict) -> None:
     writer = tf.summary.create_file_writer(str(log_dir / "eval"))
     with writer.as_default(step=step):
-        for name in ("mlm_accuracy", "mlm_loss", "nsp_accuracy"):
+        for name in ("mlm_accuracy", "mlm_loss", "nsp_accuracy", "nsp_majority_accuracy"):
             tf.summary.scalar(name, metrics[name])
         for language, accuracy in metrics["mlm_accuracy_by_language"].items():
             tf.summary.scalar(f"mlm_accuracy_by_language/{language}", accuracy)

@@ -15,13 +15,22 @@ Per split (train, eval), independently:
 5. build the instances of each group pass by pass with `builder.iter_passes`, seeded by
    (seed, split, language, shard): the output is the same for the same seed, whatever the runner
    or the number of workers;
-6. write GZIP TFRecords of tf.Example (contract 4) and `<output>/counts.json`. Instances leave
-   step 5 shuffled, in chunks of CHUNK_SIZE serialized records, and the chunks are
-   Reshuffled before writing so that the files mix languages.
+6. with `translation_fraction` > 0 (training split only): group sentences that share
+   (doc_id, sentence_index) across languages (a parallel corpus: NTREX line, SIB-200
+   index_id) and build translation pairs (XLM's TLM, `builder.translation_pairs`) so that
+   they make that share of the split;
+7. write GZIP TFRecords of tf.Example (contract 4), one set of files per language
+   (`data_tfrecord-<language>-00000-of-00002.gz`, at most RECORDS_PER_FILE records each),
+   every record at a random place: a file is a random sample of its language in random order
+   (a record-level shuffle; `beam.Reshuffle` moved whole same-language chunks and left them in
+   order on the DirectRunner). The trainer interleaves the languages at a fixed mix
+   (components/pretraining/data.py), so every batch holds nearly every language. Then
+   `<output>/counts.json`.
 
 counts.json:
     {"splits": {"train": {"total": N, "by_language": {"de": n, ...},
-                          "by_next_sentence_label": {"0": n0, "1": n1}}, "eval": {...}},
+                          "by_next_sentence_label": {"0": n0, "1": n1, "tlm": n2}},
+                "eval": {...}},
      "by_language": {"de": n, ...},            # all splits together
      "plan": {"train": {"de": {"documents": d, "estimated_per_pass": e, "shards": s,
                                "passes": p}, ...}, "eval": {...}},
@@ -38,17 +47,34 @@ import json
 import math
 import os
 import random
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
 
-from components.pretraining_examples import builder
+from components.pretraining_examples import builder, layout
 
 SPLITS = ("train", "eval")
 CHUNK_SIZE = 256
-COUNTS_FILE = "counts.json"
+COUNTS_FILE = layout.COUNTS_FILE
+# A language's records are spread over ceil(records / RECORDS_PER_FILE) files.
+RECORDS_PER_FILE = 20_000
+FILE_PREFIX = layout.FILE_PREFIX
 TokenizerLoader = Callable[[str], builder.TokenizerFn]
+label_name = builder.label_name
+
+
+class Chunk(NamedTuple):
+    """Serialized instances travelling together (Beam's per-element cost is paid per chunk).
+
+    chunk_id: a stable name (seed of the records' order in the written files).
+    records: (language, serialized tf.Example) pairs.
+    counts: {(language, label name): instances}.
+    """
+
+    chunk_id: str
+    records: list
+    counts: dict
 
 
 def split_pattern(uri: str, split: str) -> str:
@@ -146,23 +172,33 @@ def _key_by_shard(document, plan):
     return (language, shard_of(doc_id, plan[language]["shards"])), (doc_id, sentences)
 
 
-def _build_group(keyed, plan, params, seed, split, chunk_size=CHUNK_SIZE):
-    """One (language, shard) group -> chunks of (serialized records, {(language, label): n})."""
+def _chunks(instances: Sequence[builder.Instance], chunk_id: str, chunk_size: int = CHUNK_SIZE):
+    """Instances of one language -> Chunk tuples of at most `chunk_size` serialized records."""
+    for start in range(0, len(instances), chunk_size):
+        chunk = instances[start:start + chunk_size]
+        counts: dict = {}
+        for instance in chunk:
+            key = (instance.language, label_name(instance.next_sentence_label))
+            counts[key] = counts.get(key, 0) + 1
+        yield Chunk(f"{chunk_id}/{start}",
+                    [(i.language, instance_to_example(i)) for i in chunk], counts)
+
+
+def _build_group(keyed, plan, params, seed, split):
+    """One (language, shard) group -> Chunks of its MLM(+NSP) instances."""
     (language, shard), documents = keyed
     # Sorting makes the result independent of the order GroupByKey delivered the documents in.
     ordered = [sentences for _, sentences in sorted(documents)]
     rng = random.Random(f"{seed}/{split}/{language}/{shard}")
     # Pass by pass: a group holds at most one pass of its instances in memory.
-    for instances in builder.iter_passes(ordered, params, rng, language=language,
-                                         passes=plan[language]["passes"]):
-        for start in range(0, len(instances), chunk_size):
-            chunk = instances[start:start + chunk_size]
-            labels = sum(i.next_sentence_label for i in chunk)
-            counts = {(language, 0): len(chunk) - labels, (language, 1): labels}
-            yield [instance_to_example(i) for i in chunk], counts
+    for number, instances in enumerate(builder.iter_passes(
+            ordered, params, rng, language=language, passes=plan[language]["passes"])):
+        yield from _chunks(instances, f"{language}/{shard}/{number}")
 
 
 def _varint(value: int) -> bytes:
+    if value < 0:
+        value += 1 << 64  # int64 on the wire: two's complement, ten bytes
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -213,14 +249,18 @@ def _entry(key: bytes, feature: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def _label_and_language(label: int, language: str) -> bytes:
-    return (_entry(b"next_sentence_label", _int64_feature([label]))
-            + _entry(b"language", _bytes_feature(language.encode("utf-8"))))
+def _label_and_language(label: int, language: str, second_language: str) -> bytes:
+    features = (_entry(b"next_sentence_label", _int64_feature([label]))
+                + _entry(b"language", _bytes_feature(language.encode("utf-8"))))
+    if second_language:
+        features += _entry(b"second_language", _bytes_feature(second_language.encode("utf-8")))
+    return features
 
 
 def instance_to_example(instance: builder.Instance) -> bytes:
     """Contract 4 as a serialized tf.Example: token_ids / segment_ids int64 [seq_len],
-    next_sentence_label int64, language bytes.
+    next_sentence_label int64 (-1 for a translation pair), language bytes, and
+    second_language bytes in a translation pair.
 
     Encoded by hand (the wire format of tf.train.Example, ids are never negative): building
     the proto message costs ~6x more per instance than the bytes here, and
@@ -228,7 +268,8 @@ def instance_to_example(instance: builder.Instance) -> bytes:
     """
     features = (_entry(b"token_ids", _int64_feature(instance.token_ids))
                 + _entry(b"segment_ids", _int64_feature(instance.segment_ids))
-                + _label_and_language(instance.next_sentence_label, instance.language))
+                + _label_and_language(instance.next_sentence_label, instance.language,
+                                      instance.second_language))
     return _length_delimited(_FIELD_1, features)  # Example.features (1)
 
 
@@ -242,10 +283,10 @@ def _sum_pairs(pairs):
 
 def _split_counts(label_counts) -> dict:
     by_language: dict[str, int] = {}
-    by_label = {"0": 0, "1": 0}
+    by_label = {"0": 0, "1": 0, "tlm": 0}
     for (language, label), n in label_counts:
         by_language[language] = by_language.get(language, 0) + n
-        by_label[str(label)] += n
+        by_label[label] += n
     return {"total": sum(by_language.values()), "by_language": dict(sorted(by_language.items())),
             "by_next_sentence_label": by_label}
 
@@ -253,9 +294,13 @@ def _split_counts(label_counts) -> dict:
 def _write_counts(_, output_uri, params_json, **side):
     splits = {split: _split_counts(side[f"counts_{split}"]) for split in SPLITS}
     by_language: dict[str, int] = {}
-    for counts in splits.values():
+    for split, counts in splits.items():
         for language, n in counts["by_language"].items():
             by_language[language] = by_language.get(language, 0) + n
+        if counts["total"] == 0:
+            # Readers expect every split to have a file; an empty one says "no instances".
+            _write_records(os.path.join(output_uri, f"Split-{split}",
+                                        f"{FILE_PREFIX}-00000-of-00001.gz"), [])
     summary = {"splits": splits, "by_language": dict(sorted(by_language.items())),
                "plan": {split: side[f"plan_{split}"] for split in SPLITS},
                "params": json.loads(params_json)}
@@ -264,28 +309,148 @@ def _write_counts(_, output_uri, params_json, **side):
         json.dump(summary, f, indent=2, sort_keys=True)
 
 
-def _check_inputs(examples_uri: str, split_names: Sequence[str]) -> None:
+def _check_inputs(examples_uris: Sequence[str], split_names: Sequence[str]) -> None:
     for split in SPLITS:
         if split not in split_names:
-            raise ValueError(f"{examples_uri}: Examples artifact has no {split!r} split "
-                             f"(split_names={list(split_names)})")
-        if not tf.io.gfile.glob(split_pattern(examples_uri, split)):
-            raise FileNotFoundError(f"{split_pattern(examples_uri, split)}: no files for split "
-                                    f"{split!r}")
+            raise ValueError(f"{', '.join(examples_uris)}: Examples artifact has no {split!r} "
+                             f"split (split_names={list(split_names)})")
+        for uri in examples_uris:
+            if not tf.io.gfile.glob(split_pattern(uri, split)):
+                raise FileNotFoundError(f"{split_pattern(uri, split)}: no files for split "
+                                        f"{split!r}")
 
 
-def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str,
+# --- Writing: one set of files per language, records in random order -------------------------
+
+
+def files_per_language(label_counts, records_per_file: int = RECORDS_PER_FILE) -> dict:
+    """{language: number of files} from the split's [((language, label), n)] counts."""
+    totals: dict[str, int] = {}
+    for (language, _), n in label_counts:
+        totals[language] = totals.get(language, 0) + n
+    return {language: max(1, math.ceil(n / records_per_file)) for language, n in totals.items()}
+
+
+def _route_records(chunk: Chunk, files: dict, seed: int, split: str):
+    """Each record -> ((language, file index), (random key, record)).
+
+    The key is drawn from an RNG named after the chunk, so file contents and order are a
+    function of the seed and the data, whatever the runner delivers first.
+    """
+    rng = random.Random(f"{seed}/{split}/order/{chunk.chunk_id}")
+    for language, record in chunk.records:
+        key = rng.getrandbits(64)
+        yield (language, key % files[language]), (key, record)
+
+
+def _write_records(path: str, records: Sequence[bytes]) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path, options=tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for record in records:
+            w.write(record)
+
+
+def _write_language_file(keyed, directory: str, files: dict) -> tuple[str, int]:
+    """One (language, index) group -> one GZIP TFRecord file, records sorted by their key.
+
+    Sorting by random keys shuffles at the record level: every file is a random sample of its
+    language in random order, so the trainer can read languages side by side from the start.
+    """
+    (language, index), keyed_records = keyed
+    records = [record for _, record in sorted(keyed_records)]
+    _write_records(os.path.join(directory, layout.language_file_name(language, index,
+                                                                        files[language])),
+                   records)
+    return language, len(records)
+
+
+# --- Translation pairs (TLM) -----------------------------------------------------------------
+
+
+def _key_by_sentence(parsed):
+    """((language, doc_id), (index, text)) -> ((doc_id, index), (language, text)): the key
+    that parallel corpora share across languages (NTREX line, SIB-200 index_id)."""
+    (language, doc_id), (index, text) = parsed
+    return (doc_id, index), (language, text)
+
+
+class TokenizeTranslations(beam.DoFn):
+    """Batches of ((doc_id, index), [(language, text)]) -> ((doc_id, index), {language: ids})."""
+
+    def __init__(self, vocab_dir: str, tokenizer_loader: TokenizerLoader):
+        self._vocab_dir = vocab_dir
+        self._tokenizer_loader = tokenizer_loader
+        self._tokenize = None
+
+    def setup(self):
+        self._tokenize = self._tokenizer_loader(self._vocab_dir)
+
+    def process(self, batch):
+        texts = [text for _, translations in batch for _, text in translations]
+        ids = iter(self._tokenize(texts) if texts else [])
+        for key, translations in batch:
+            # sorted: one text per language, chosen the same way on every runner.
+            yield key, {language: list(next(ids)) for language, _ in sorted(translations)}
+
+
+def translation_passes(mlm_plan: dict, candidates: int, fraction: float) -> float:
+    """Passes over the aligned sentences that make translation pairs `fraction` of the split.
+
+    Args:
+      mlm_plan: the split's plan (expected MLM instances = estimated_per_pass * passes).
+      candidates: pairs one pass makes (one per language of every aligned sentence).
+      fraction: wanted share of translation pairs among all instances, in [0, 1).
+    """
+    if fraction <= 0 or candidates == 0:
+        return 0.0
+    mlm = sum(entry["estimated_per_pass"] * entry["passes"] for entry in mlm_plan.values())
+    return mlm * fraction / (1.0 - fraction) / candidates
+
+
+def _build_translations(keyed, passes, params, seed, split):
+    (doc_id, index), translations = keyed
+    rng = random.Random(f"{seed}/{split}/tlm/{doc_id}/{index}")
+    instances = builder.translation_pairs(translations, params, rng, passes=passes)
+    yield from _chunks(instances, f"tlm/{doc_id}/{index}")
+
+
+def _translation_chunks(parsed, vocab_dir, loader, plan, params, seed, split, fraction, label):
+    """Parsed sentences -> Chunks of translation pairs (a `fraction` of the split)."""
+    aligned = (parsed
+               | label("KeyBySentence") >> beam.Map(_key_by_sentence)
+               | label("GroupTranslations") >> beam.GroupByKey()
+               | label("Parallel") >> beam.Filter(
+                   lambda kv: len({language for language, _ in kv[1]}) >= 2)
+               | label("BatchTranslations") >> beam.BatchElements(min_batch_size=8,
+                                                                   max_batch_size=256)
+               | label("TokenizeTranslations") >> beam.ParDo(TokenizeTranslations(vocab_dir,
+                                                                                 loader)))
+    candidates = (aligned
+                  | label("PairsPerPass") >> beam.Map(
+                      lambda kv: sum(1 for ids in kv[1].values() if ids))
+                  | label("SumPairs") >> beam.CombineGlobally(sum))
+    passes = (plan
+              | label("TranslationPasses") >> beam.Map(
+                  translation_passes, candidates=beam.pvalue.AsSingleton(candidates),
+                  fraction=fraction))
+    return aligned | label("BuildTranslations") >> beam.FlatMap(
+        _build_translations, passes=beam.pvalue.AsSingleton(passes), params=params, seed=seed,
+        split=split)
+
+
+def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | Sequence[str],
                                split_names: Sequence[str], vocab_dir: str, output_uri: str,
                                params: builder.InstanceParams, smoothing: float = 0.7,
                                seed: int = 12345, target_instances: int = 0,
-                               docs_per_shard: int = 1_000,
+                               docs_per_shard: int = 1_000, translation_fraction: float = 0.0,
                                tokenizer_loader: Optional[TokenizerLoader] = None) -> None:
     """Adds the whole graph to `pipeline` (the caller runs it).
 
     Args:
       pipeline: a Beam pipeline (DirectRunner, Dataflow, Flink, ...).
-      examples_uri: contract-1 Examples artifact root.
-      split_names: its `split_names` property; needs "train" and "eval" (others are ignored).
+      examples_uri: contract-1 Examples artifact root, or several read as one corpus.
+      split_names: the splits they all have; needs "train" and "eval" (others, such as
+        "test", are never read).
       vocab_dir: contract-2 Vocabulary artifact root.
       output_uri: where Split-train/, Split-eval/ and counts.json go.
       params: cutting and packing; the special ids must be the vocabulary's.
@@ -294,26 +459,35 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str,
       target_instances: wanted training-split total (eval keeps its natural size scaled by the
         same factor); 0 keeps dupe_factor x the natural size.
       docs_per_shard: documents per group, about (the pool for random next segments).
+      translation_fraction: share of translation pairs (XLM's TLM) in the training split, made
+        from sentences that share (doc_id, sentence_index) across languages; 0 = none (M-BERT).
+        The eval split stays monolingual, so held-out MLM figures stay comparable.
       tokenizer_loader: vocab_dir -> tokenizer function; the shared tokenizer by default.
     """
     from components.pretraining_examples.vocab_io import load_tokenizer_fn
 
-    _check_inputs(examples_uri, split_names)
+    examples_uris = [examples_uri] if isinstance(examples_uri, str) else list(examples_uri)
+    _check_inputs(examples_uris, split_names)
     if docs_per_shard < 2:
         raise ValueError(f"docs_per_shard: must be >= 2, got {docs_per_shard}")
     if target_instances < 0:
         raise ValueError(f"target_instances: must be >= 0, got {target_instances}")
+    if not 0.0 <= translation_fraction < 1.0:
+        raise ValueError(f"translation_fraction: must be in [0, 1), got {translation_fraction}")
     loader = tokenizer_loader or load_tokenizer_fn
     side = {}
     train_plan = None
     for split in SPLITS:
         with_split = lambda label: f"{label}[{split}]"  # noqa: E731 - unique Beam labels.
-        documents = (
+        parsed = (
             pipeline
-            | with_split("Pattern") >> beam.Create([split_pattern(examples_uri, split)])
+            | with_split("Pattern") >> beam.Create([split_pattern(uri, split)
+                                                     for uri in examples_uris])
             | with_split("Read") >> beam.io.ReadAllFromTFRecord(
                 compression_type=beam.io.filesystem.CompressionTypes.GZIP, with_filename=True)
-            | with_split("Parse") >> beam.Map(parse_sentence)
+            | with_split("Parse") >> beam.Map(parse_sentence))
+        documents = (
+            parsed
             | with_split("GroupSentences") >> beam.GroupByKey()
             | with_split("Assemble") >> beam.Map(assemble_document)
             | with_split("BatchDocuments") >> beam.BatchElements(min_batch_size=8,
@@ -337,7 +511,6 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str,
             plan = plan | with_split("ScaleLikeTrain") >> beam.Map(
                 _scale_like, train_plan=beam.pvalue.AsSingleton(train_plan),
                 dupe_factor=params.dupe_factor, smoothing=smoothing)
-        # Instances travel in chunks: Beam's per-element cost is then paid per ~256 records.
         chunks = (
             documents
             | with_split("KeyByShard") >> beam.Map(_key_by_shard,
@@ -345,27 +518,35 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str,
             | with_split("GroupShards") >> beam.GroupByKey()
             | with_split("Build") >> beam.FlatMap(_build_group, plan=beam.pvalue.AsSingleton(plan),
                                                   params=params, seed=seed, split=split))
-        _ = (chunks
-             # Spreads the chunks of one language over files and positions, so that a reader's
-             # shuffle buffer sees every language, not one language after the other.
-             | with_split("Reshuffle") >> beam.Reshuffle()
-             | with_split("Records") >> beam.FlatMap(lambda chunk: chunk[0])
-             | with_split("Write") >> beam.io.WriteToTFRecord(
-                 os.path.join(output_uri, f"Split-{split}", "data_tfrecord"),
-                 file_name_suffix=".gz",
-                 compression_type=beam.io.filesystem.CompressionTypes.GZIP))
-        side[f"counts_{split}"] = beam.pvalue.AsSingleton(
+        if split == "train" and translation_fraction > 0:
+            translations = _translation_chunks(parsed, vocab_dir, loader, plan, params, seed,
+                                               split, translation_fraction, with_split)
+            chunks = (chunks, translations) | with_split("AllChunks") >> beam.Flatten()
+        label_counts = beam.pvalue.AsSingleton(
             chunks
-            | with_split("ChunkCounts") >> beam.FlatMap(lambda chunk: chunk[1].items())
+            | with_split("ChunkCounts") >> beam.FlatMap(lambda chunk: chunk.counts.items())
             | with_split("SumCounts") >> beam.CombinePerKey(sum)
             | with_split("CountList") >> beam.combiners.ToList())
+        files = (pipeline
+                 | with_split("FilesTrigger") >> beam.Create([None])
+                 | with_split("FilesPerLanguage") >> beam.Map(
+                     lambda _, counts: files_per_language(counts), counts=label_counts))
+        _ = (chunks
+             | with_split("Route") >> beam.FlatMap(_route_records,
+                                                   files=beam.pvalue.AsSingleton(files),
+                                                   seed=seed, split=split)
+             | with_split("GroupFiles") >> beam.GroupByKey()
+             | with_split("Write") >> beam.Map(
+                 _write_language_file, directory=os.path.join(output_uri, f"Split-{split}"),
+                 files=beam.pvalue.AsSingleton(files)))
+        side[f"counts_{split}"] = label_counts
         side[f"plan_{split}"] = beam.pvalue.AsSingleton(plan)
     params_json = json.dumps({
         "max_seq_length": params.max_seq_length, "short_seq_prob": params.short_seq_prob,
         "dupe_factor": params.dupe_factor, "random_next_prob": params.random_next_prob,
         "smoothing": smoothing, "seed": seed, "target_instances": target_instances,
-        "docs_per_shard": docs_per_shard, "cls_id": params.cls_id, "sep_id": params.sep_id,
-        "pad_id": params.pad_id})
+        "docs_per_shard": docs_per_shard, "translation_fraction": translation_fraction,
+        "cls_id": params.cls_id, "sep_id": params.sep_id, "pad_id": params.pad_id})
     _ = (pipeline
          | "CountsTrigger" >> beam.Create([None])
          | "WriteCounts" >> beam.Map(_write_counts, output_uri=output_uri,
@@ -397,10 +578,12 @@ def read_instances(output_uri: str, split: str) -> list[dict]:
     rows = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         feature = tf.train.Example.FromString(record).features.feature
+        second = feature["second_language"].bytes_list.value if "second_language" in feature else []
         rows.append({
             "token_ids": list(feature["token_ids"].int64_list.value),
             "segment_ids": list(feature["segment_ids"].int64_list.value),
             "next_sentence_label": feature["next_sentence_label"].int64_list.value[0],
             "language": feature["language"].bytes_list.value[0].decode("utf-8"),
+            "second_language": second[0].decode("utf-8") if second else "",
         })
     return rows

@@ -54,18 +54,26 @@ class Document(NamedTuple):
     sentences: list[str]
 
 
+# next_sentence_label of a translation pair (TLM): no next-sentence target, the loss skips it.
+TRANSLATION_LABEL = -1
+
+
 class Instance(NamedTuple):
     """One packed pretraining instance (contract 4).
 
     token_ids: `[CLS] a [SEP] b [SEP]` + `[PAD]`, length `max_seq_length`.
     segment_ids: 0 over `[CLS] a [SEP]` and the padding, 1 over `b [SEP]`.
-    next_sentence_label: 0 when b really follows a, 1 when b comes from another document.
+    next_sentence_label: 0 when b really follows a, 1 when b comes from another document,
+      TRANSLATION_LABEL (-1) when b is a translation of a (XLM's translation LM).
+    language: the language of a (and of b, except in a translation pair).
+    second_language: the language of b in a translation pair, else "".
     """
 
     token_ids: list[int]
     segment_ids: list[int]
     next_sentence_label: int
     language: str
+    second_language: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,6 +304,45 @@ def build_instances_for_language(documents: Sequence[Document], tokenizer_fn: To
                                        language=language, passes=passes)
 
 
+def translation_pairs(translations: Mapping[str, list[int]], params: InstanceParams,
+                      rng: random.Random, *, passes: float) -> list[Instance]:
+    """XLM's translation-LM instances from one sentence and its translations.
+
+    Each pass pairs every language of the sentence with another one drawn uniformly:
+    `[CLS] sentence [SEP] translation [SEP]`, truncated like any pair, next_sentence_label
+    TRANSLATION_LABEL. The model sees the two languages side by side, so a masked word can be
+    predicted from its translation (positions restart at the translation: see
+    models/masking.py `position_ids`). As in `iter_passes`, the fractional part of `passes` is
+    one more pass that keeps each instance with that probability.
+
+    Args:
+      translations: {language: token ids} of one aligned sentence; fewer than two non-empty
+        languages give nothing.
+      params: lengths and special ids.
+      rng: seeded by the caller per sentence.
+      passes: how many times each language leads a pair (>= 0).
+    """
+    languages = sorted(language for language, ids in translations.items() if ids)
+    if len(languages) < 2:
+        return []
+    whole = math.floor(passes)
+    instances = []
+    for pass_index in range(math.ceil(passes)):
+        keep = 1.0 if pass_index < whole else passes - whole
+        for language in languages:
+            pick = rng.randrange(len(languages) - 1)
+            other = languages[pick + 1 if pick >= languages.index(language) else pick]
+            if keep < 1.0 and rng.random() >= keep:
+                continue
+            tokens_a, tokens_b = truncate_seq_pair(list(translations[language]),
+                                                   list(translations[other]),
+                                                   params.max_num_tokens, rng)
+            instance = pack_instance(tokens_a, tokens_b, False, language, params)
+            instances.append(instance._replace(next_sentence_label=TRANSLATION_LABEL,
+                                               second_language=other))
+    return instances
+
+
 def estimate_instances(document: TokenizedDocument, params: InstanceParams,
                        rng: random.Random) -> int:
     """How many instances one pass cuts from a document: the real cutting, run once.
@@ -361,11 +408,16 @@ def language_passes(sizes: Mapping[str, float], *, dupe_factor: int, smoothing: 
 def count_instances(instances: Iterable[Instance]) -> dict:
     """Totals by language and by next-sentence label (the shape of one split in counts.json)."""
     by_language: dict[str, int] = {}
-    by_label = {"0": 0, "1": 0}
+    by_label = {"0": 0, "1": 0, "tlm": 0}
     total = 0
     for instance in instances:
         total += 1
         by_language[instance.language] = by_language.get(instance.language, 0) + 1
-        by_label[str(instance.next_sentence_label)] += 1
+        by_label[label_name(instance.next_sentence_label)] += 1
     return {"total": total, "by_language": dict(sorted(by_language.items())),
             "by_next_sentence_label": by_label}
+
+
+def label_name(next_sentence_label: int) -> str:
+    """The key of a label in counts.json: "0", "1", or "tlm" for a translation pair."""
+    return "tlm" if next_sentence_label == TRANSLATION_LABEL else str(next_sentence_label)

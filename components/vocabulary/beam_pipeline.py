@@ -23,7 +23,7 @@ import dataclasses
 import json
 import logging
 import zlib
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -473,12 +473,14 @@ def _example_to_pair(record: bytes):
     return language[0].decode("utf-8"), text[0].decode("utf-8")
 
 
-def read_examples(pipeline, examples_uri: str, split: str, label: str = ""):
-    """(language, text) pairs from an ingested Examples artifact's split (contract 1)."""
-    pattern = FileSystems.join(examples_uri, f"Split-{split}", "*")
+def read_examples(pipeline, examples_uris: str | Sequence[str], split: str, label: str = ""):
+    """(language, text) pairs from one split of ingested Examples artifacts (contract 1)."""
+    uris = [examples_uris] if isinstance(examples_uris, str) else list(examples_uris)
+    patterns = [FileSystems.join(uri, f"Split-{split}", "*") for uri in uris]
     return (pipeline
-            | f"Read{split}{label}" >> beam.io.ReadFromTFRecord(
-                pattern, coder=beam.coders.BytesCoder(),
+            | f"Patterns{split}{label}" >> beam.Create(patterns)
+            | f"Read{split}{label}" >> beam.io.ReadAllFromTFRecord(
+                coder=beam.coders.BytesCoder(),
                 compression_type=beam.io.filesystem.CompressionTypes.AUTO)
             | f"Parse{split}{label}" >> beam.Map(_example_to_pair))
 

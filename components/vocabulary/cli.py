@@ -58,7 +58,7 @@ def _ingested_records(task):
 
 @click.command("vocab")
 @click.option("--format", "fmt", required=True, type=click.Choice(_OWN_FORMATS + _INGESTION_FORMATS),
-              help="examples: an ingested Examples folder (Split-*/); lines: UTF-8 text, one sentence "
+              help="examples: ingested Examples folders (Split-*/, read as one corpus); lines: UTF-8 text, one sentence "
                    "a line, language from --language or the file name (x.<code>.txt); others: read "
                    "with the ingestion readers (learn on train, measure on eval).")
 @click.option("--input", "inputs", multiple=True, required=True, help="File or folder (repeatable).")
@@ -102,10 +102,10 @@ def vocab(fmt, inputs, vocab_size, output, smoothing, lower_case, num_unused, ma
             from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top,unused-import
             from components.vocabulary.component import run_vocabulary  # pylint: disable=g-import-not-at-top
 
-            if len(inputs) != 1:
-                raise click.BadParameter("format examples takes one Examples folder", param_hint="--input")
-            splits = sorted(d[len("Split-"):] for d in os.listdir(inputs[0]) if d.startswith("Split-"))
-            run_vocabulary(inputs[0], splits, output, params, beam.Pipeline(options=options))
+            split_sets = [{d[len("Split-"):] for d in os.listdir(path) if d.startswith("Split-")}
+                          for path in inputs]
+            splits = sorted(set.intersection(*split_sets))
+            run_vocabulary(list(inputs), splits, output, params, beam.Pipeline(options=options))
         else:
             with beam.Pipeline(options=options) as p:
                 if fmt == "lines":

@@ -17,9 +17,16 @@ BeamComponentParameter = tfx.dsl.components.BeamComponentParameter
 _DEFAULTS = beam_pipeline.VocabParams()
 
 
-def run_vocabulary(examples_uri: str, split_names: list[str], output_dir: str,
+def run_vocabulary(examples_uri: str | list[str], split_names: list[str], output_dir: str,
                    params: beam_pipeline.VocabParams, pipeline: beam.Pipeline = None) -> dict:
     """Learns from the `train` split and measures on `eval` (train when there is none).
+
+    Args:
+      examples_uri: one Examples artifact root, or several read as one corpus.
+      split_names: the splits every one of them has.
+      output_dir: where vocab.txt, tokenizer.json and vocab_stats.json go.
+      params: the learner's settings.
+      pipeline: the Beam pipeline to run on (DirectRunner by default).
 
     Returns:
       The parsed vocab_stats.json.
@@ -40,6 +47,7 @@ def run_vocabulary(examples_uri: str, split_names: list[str], output_dir: str,
 def VocabularyGen(
     examples: InputArtifact[standard_artifacts.Examples],
     vocabulary: OutputArtifact[Vocabulary],
+    extra_examples: InputArtifact[standard_artifacts.Examples] = None,
     vocab_size: Parameter[int] = _DEFAULTS.vocab_size,
     smoothing: Parameter[float] = _DEFAULTS.smoothing,
     lower_case: Parameter[bool] = False,
@@ -61,6 +69,8 @@ def VocabularyGen(
       examples: ingested Examples (features `text`, `language`); learns on `train`, measures
         fertility and UNK rate on `eval`.
       vocabulary: the output artifact.
+      extra_examples: more ingested text of the pretraining corpus (e.g. SIB-200's train/dev
+        sentences beside NTREX-128), read as part of the same corpus.
       vocab_size: tokens in vocab.txt, reserved ones included.
       smoothing: language smoothing exponent (0.7 in M-BERT).
       lower_case: uncased vocabulary (lower case, NFD, accents stripped).
@@ -78,8 +88,8 @@ def VocabularyGen(
         vocab_size=vocab_size, smoothing=smoothing, lower_case=bool(lower_case), num_unused=num_unused,
         max_characters=max_chars, min_char_count=min_char_count, max_chars_per_word=max_chars_per_word,
         max_token_chars=max_token_chars, num_rounds=num_rounds, seed_characters=seed_characters)
-    split_names = artifact_utils.decode_split_names(examples.split_names)
-    stats = run_vocabulary(examples.uri, split_names, vocabulary.uri, params, beam_pipeline)
+    uris, split_names = corpus_uris(examples, extra_examples)
+    stats = run_vocabulary(uris, split_names, vocabulary.uri, params, beam_pipeline)
     vocabulary.set_int_custom_property("vocab_size", stats["vocab_size"])
     worst = max((s["unk_rate"] for s in stats["languages"].values()), default=0.0)
     vocabulary.set_float_custom_property("max_unk_rate", worst)
@@ -91,3 +101,10 @@ def _params(**kwargs) -> beam_pipeline.VocabParams:
     params = beam_pipeline.VocabParams(**kwargs)
     params.validate()
     return params
+
+
+def corpus_uris(examples, extra_examples=None) -> tuple[list[str], list[str]]:
+    """The uris of a corpus given as one or two Examples artifacts, and their common splits."""
+    artifacts = [examples] + ([extra_examples] if extra_examples is not None else [])
+    splits = [set(artifact_utils.decode_split_names(a.split_names)) for a in artifacts]
+    return [a.uri for a in artifacts], sorted(set.intersection(*splits))
