@@ -7,12 +7,18 @@ import keras
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
+POOLINGS = ("cls", "mean")
+
+
 def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.1,
-                     seed: int | None = None) -> keras.Model:
+                     seed: int | None = None, pooling: str = "cls") -> keras.Model:
     """Puts a classification head on an encoder.
 
-    The head reads `pooled_output` (the tanh-projected `[CLS]` vector that BERT's NSP head was
-    trained on), as google-research/bert's `run_classifier.py` does.
+    With `pooling="cls"` the head reads `pooled_output` (the tanh-projected `[CLS]` vector that
+    BERT's NSP head was trained on), as google-research/bert's `run_classifier.py` does. An
+    encoder pretrained without NSP never trained `[CLS]` or the pooler: `pooling="mean"` then
+    averages `sequence_output` over the real tokens (padding excluded) instead, the vectors
+    masked-LM pretraining did train (Sentence-BERT's default).
 
     Args:
       encoder: a keras-nlp `BertBackbone` (inputs `token_ids` int32 [batch, seq_len],
@@ -21,6 +27,7 @@ def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.
       num_classes: number of labels, >= 2.
       dropout: dropout rate on the pooled output while training.
       seed: seed for the dropout and head initialiser (reproducible runs).
+      pooling: "cls" (BERT's pooled [CLS]) or "mean" (masked mean of the token vectors).
 
     Returns:
       A `keras.Model` from the three encoder inputs to logits float32 [batch, num_classes].
@@ -34,7 +41,14 @@ def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.
         "segment_ids": keras.Input(shape=(None,), dtype="int32", name="segment_ids"),
         "padding_mask": keras.Input(shape=(None,), dtype="bool", name="padding_mask"),
     }
-    pooled = encoder(inputs)["pooled_output"]  # (B, H)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    outputs = encoder(inputs)
+    if pooling == "cls":
+        pooled = outputs["pooled_output"]  # (B, H)
+    else:
+        pooled = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(
+            outputs["sequence_output"], mask=inputs["padding_mask"])  # (B, H)
     pooled = keras.layers.Dropout(dropout, seed=seed, name="classifier_dropout")(pooled)
     # BERT initialises its task heads with a truncated normal of stddev 0.02.
     logits = keras.layers.Dense(

@@ -123,6 +123,9 @@ class FinetuningConfig:
     train_steps: int = 0
     eval_every: int = 100
     dropout: float = 0.1
+    # "cls": BERT's pooled [CLS]; "mean": token vectors averaged (for an encoder pretrained
+    # without next-sentence prediction, whose [CLS] and pooler never trained).
+    pooling: str = "cls"
     early_stopping_patience: int = 2
     # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
     # of the encoder this pipeline pretrained.
@@ -130,6 +133,11 @@ class FinetuningConfig:
     random_init: bool = False
     shuffle_labels: bool = False
     seed: int = 0
+
+
+    def __post_init__(self):
+        if self.pooling not in ("cls", "mean"):
+            raise ConfigError(f"finetuning.pooling: expected 'cls' or 'mean', got {self.pooling!r}")
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
 """The cross-lingual benchmark: per-run configs, summaries, table and chart, and a tiny e2e run."""
 
+import collections
 import json
 import pathlib
 
@@ -27,29 +28,66 @@ def _results():
         "mlm_accuracy": {"en": 0.25, "de": 0.5, "ar": None}}
 
 
-def test_each_setting_changes_only_the_finetuning_section():
+def test_each_setting_changes_only_finetuning_and_the_translation_share():
     base = yaml.safe_load((REPO_ROOT / "configs" / "crosslingual.yaml").read_text())
-    configs = {s: xl.run_config(base, s, 2, pathlib.Path("/n"), pathlib.Path("/s")) for s in xl.SETTINGS}
+    configs = {s: xl.run_config(base, s, 2, pathlib.Path("/n"), pathlib.Path("/s"))
+               for s in xl.PIPELINE_SETTINGS}
     for config in configs.values():
         assert config["evaluation"] == {"splits": ["test"], "min_accuracy": 0.0, "max_language_drop": 1.0}
         assert config["push"]["serving_dir"] == "serving"
         assert config["finetuning"]["seed"] == 2
+        # NTREX-128 plus SIB-200 sentences without labels (train/dev: the ingestion's splits).
+        assert config["pretraining_corpus"] == {"format": "ntrex", "inputs": ["/n"]}
+        assert config["extra_pretraining_corpus"] == {"format": "sib200", "inputs": ["/s"]}
         config_from_dict(config)  # every key is one the pipeline knows
-    strip = lambda c: {k: v for k, v in c.items() if k != "finetuning"}  # noqa: E731
-    assert strip(configs["pretrained_en"]) == strip(configs["random_init_en"]) == strip(configs["pretrained_all"])
+    strip = lambda c: {k: v for k, v in c.items() if k not in ("finetuning", "pretraining_examples")}  # noqa: E731
+    assert strip(configs["pretrained_en"]) == strip(configs["random_init_en"]) == \
+        strip(configs["pretrained_all"]) == strip(configs["pretrained_tlm_en"])
+    fractions = {s: c["pretraining_examples"]["translation_fraction"] for s, c in configs.items()}
+    assert fractions["pretrained_tlm_en"] == base["crosslingual"]["translation_fraction"] > 0
+    assert {fractions[s] for s in ("pretrained_en", "random_init_en", "pretrained_all")} == {0.0}
     assert (configs["pretrained_en"]["finetuning"]["train_languages"],
             configs["pretrained_en"]["finetuning"]["random_init"]) == (["en"], False)
     assert (configs["random_init_en"]["finetuning"]["train_languages"],
             configs["random_init_en"]["finetuning"]["random_init"]) == (["en"], True)
     assert configs["pretrained_all"]["finetuning"]["train_languages"] == ["all"]
+    assert xl.objective(configs["pretrained_tlm_en"], "pretrained_tlm_en").endswith("TLM")
+    assert "TLM" not in xl.objective(configs["pretrained_en"], "pretrained_en")
+    assert xl.run_config(base, "pretrained_en", 0, pathlib.Path("/n"), pathlib.Path("/s"),
+                         pretrain_steps=123)["pretraining"]["train_steps"] == 123
     with pytest.raises(ValueError, match="unknown setting 'xx'"):
         xl.finetuning_overrides("xx", 0)
 
 
-def test_config_file_uses_the_small_preset_and_all_ntrex():
+def test_config_file_pretrains_mlm_only_on_every_ntrex_language():
     base = yaml.safe_load((REPO_ROOT / "configs" / "crosslingual.yaml").read_text())
-    assert base["pretraining"]["preset"] == "small"
     assert base["pretraining_corpus"]["format"] == "ntrex"
+    # NSP learned nothing here (notes/pretraining.md): the recipe drops it, as RoBERTa and XLM.
+    assert base["pretraining"]["next_sentence_prediction"] is False
+    assert base["pretraining_examples"]["random_next_prob"] == 0.0
+
+
+def test_corpus_with_a_sib200_test_sentence_is_refused(tmp_path, sib200_dir):
+    sentence = (sib200_dir / "deu_Latn" / "test.tsv").read_text(encoding="utf-8").splitlines()[3].split("\t")[2]
+    corpus = tmp_path / "corpus.de.txt"
+    corpus.write_text("Ein harmloser Satz.\n\n" + sentence + "\n", encoding="utf-8")
+    config = {"pretraining_corpus": {"format": "text", "inputs": [str(corpus)]}}
+    with pytest.raises(xl.BenchmarkError, match=r"corpus.de.txt:3 is a SIB-200 test sentence .*deu_Latn/test.tsv:4"):
+        xl.check_no_test_text(config, sib200_dir)
+    # SIB-200 itself as extra text is fine: its test rows land in the `test` split, never read.
+    config = {"pretraining_corpus": {"format": "sib200", "inputs": [str(sib200_dir)]}}
+    assert xl.check_no_test_text(config, sib200_dir) > 0
+
+
+def test_bag_of_words_baseline_learns_english(sib200_dir):
+    results = xl.bow_results(sib200_dir, ["en", "de"], "bow_en", seeds=2)
+    english = results["languages"]["en"]["accuracy"]
+    assert len(english) == 2 and english[0] == english[1]
+    # 7 classes: a constant prediction scores at most the largest class's share.
+    rows = (sib200_dir / "eng_Latn" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    largest = max(collections.Counter(r.split("\t")[1] for r in rows).values()) / len(rows)
+    assert english[0] > largest + 0.1
+    assert results["objective"].startswith("TF-IDF")
 
 
 def test_summary_means_and_the_every_seed_verdict():
@@ -123,16 +161,19 @@ TINY = {
     "pipeline_name": "xl-tiny",
     # One in-process Beam worker: tiny data, and no worker processes to start for each stage.
     "beam_pipeline_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-    "vocabulary": {"vocab_size": 2000, "num_unused": 10},
-    "pretraining_examples": {"max_seq_length": 32, "dupe_factor": 1},
-    "pretraining": {"preset": "tiny", "train_steps": 10, "eval_steps": 100, "batch_size": 16,
-                    "learning_rate": 0.001, "warmup_steps": 2, "checkpoint_every": 10},
-    "finetuning": {"max_seq_length": 32, "epochs": 1, "batch_size": 64, "learning_rate": 0.001},
+    "vocabulary": {"vocab_size": 3000, "num_unused": 10},
+    "pretraining_examples": {"max_seq_length": 32, "dupe_factor": 1, "random_next_prob": 0.0},
+    "pretraining": {"preset": "tiny", "eval_steps": 100, "batch_size": 16,
+                    "learning_rate": 0.001, "warmup_steps": 2, "checkpoint_every": 10,
+                    "next_sentence_prediction": False},
+    "finetuning": {"max_seq_length": 32, "train_steps": 8, "eval_every": 4, "batch_size": 32,
+                   "learning_rate": 0.001},
+    "crosslingual": {"pretrain_on_sib200_text": True, "translation_fraction": 0.3},
 }
 
 
 @pytest.mark.e2e
-def test_tiny_run_through_the_pipeline_pretrains_once(tmp_path, ntrex_dir, sib200_dir):
+def test_tiny_run_through_the_pipeline_pretrains_each_encoder_once(tmp_path, ntrex_dir, sib200_dir):
     from pipeline import metadata
 
     config = tmp_path / "tiny.yaml"
@@ -140,18 +181,20 @@ def test_tiny_run_through_the_pipeline_pretrains_once(tmp_path, ntrex_dir, sib20
     out, results_dir = tmp_path / "out", tmp_path / "results"
     result = CliRunner().invoke(xl.crosslingual, [
         "--config", str(config), "--ntrex", str(ntrex_dir), "--sib200", str(sib200_dir),
-        "--languages", "en,de", "--seeds", "1", "--output", str(out), "--results-dir", str(results_dir)],
-        catch_exceptions=False)
+        "--languages", "en,de", "--seeds", "1", "--pretrain-steps", "10", "--output", str(out),
+        "--results-dir", str(results_dir)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["benchmark"] == "crosslingual" and summary["languages"] == 2
     assert set(summary["non_english_mean_accuracy"]) == set(xl.SETTINGS)
+    assert summary["pretrain_steps"] == 10
 
     db = str(out / "metadata.sqlite")
-    # Three pipeline runs, one pretraining: the 2nd and 3rd come from cache.
-    assert metadata.execution_states(db, "xl-tiny", "pretraining_trainer") == ["COMPLETE", "CACHED", "CACHED"]
-    assert metadata.execution_states(db, "xl-tiny", "finetuning_trainer") == ["COMPLETE"] * 3
-    assert metadata.execution_states(db, "xl-tiny", "evaluator") == ["COMPLETE"] * 3
+    # Four pipeline runs, two pretrainings (M-BERT recipe, + TLM); the others from cache.
+    assert metadata.execution_states(db, "xl-tiny", "pretraining_trainer") == [
+        "COMPLETE", "COMPLETE", "CACHED", "CACHED"]
+    assert metadata.execution_states(db, "xl-tiny", "finetuning_trainer") == ["COMPLETE"] * 4
+    assert metadata.execution_states(db, "xl-tiny", "evaluator") == ["COMPLETE"] * 4
 
     saved = json.loads((results_dir / "crosslingual.json").read_text())
     for setting in xl.SETTINGS:
@@ -160,14 +203,17 @@ def test_tiny_run_through_the_pipeline_pretrains_once(tmp_path, ntrex_dir, sib20
         for row in languages.values():
             assert len(row["accuracy"]) == len(row["macro_f1"]) == 1
             assert 0.0 <= row["accuracy"][0] <= 1.0
+    assert saved["settings"]["pretrained_tlm_en"]["objective"] == "MLM+TLM"
+    assert saved["settings"]["pretrained_en"]["objective"] == "MLM"
+    assert set(saved["mlm"]) == {"MLM", "MLM+TLM"}
     assert set(saved["mlm_accuracy"]) == {"en", "de"}
     assert all(0.0 <= v <= 1.0 for v in saved["mlm_accuracy"].values())
     assert saved["config"]["languages"] == ["en", "de"]
     assert (results_dir / "crosslingual.md").read_text().count("\n| de |") == 2  # accuracy + macro-F1
     assert (results_dir / "crosslingual.png").stat().st_size > 0
-    # Every run was pushed (the gate never blocks): 3 versions.
+    # Every pipeline run was pushed (the gate never blocks): 4 versions.
     versions = sorted(p.name for p in (out / "serving").glob("*/*") if p.name.isdigit())
-    assert versions == ["1", "2", "3"]
+    assert versions == ["1", "2", "3", "4"]
 
 
 def test_per_setting_finetuning_keys_and_bad_section_keys(tmp_path):
@@ -180,3 +226,5 @@ def test_per_setting_finetuning_keys_and_bad_section_keys(tmp_path):
         xl.check_benchmark_section({"crosslingual": {"finetuning_by_setting": {"pretrained_xx": {}}}}, "c.yaml")
     with pytest.raises(xl.BenchmarkError, match=r"c.yaml: unknown key crosslingual.seedz"):
         xl.check_benchmark_section({"crosslingual": {"seedz": 3}}, "c.yaml")
+    with pytest.raises(xl.BenchmarkError, match=r"translation_fraction: expected a number in \(0, 1\)"):
+        xl.check_benchmark_section({"crosslingual": {"translation_fraction": 1.5}}, "c.yaml")

@@ -164,3 +164,22 @@ def test_classifier_head_shapes_and_arguments():
     with pytest.raises(ValueError, match="dropout"):
         build_classifier(encoder, 3, dropout=1.0)
     assert isinstance(model, keras.Model)
+
+
+def test_mean_pooling_reads_the_real_tokens_only():
+    from models.classifier import build_classifier
+    from models.encoder import build_encoder
+    from models.encoder_config import EncoderConfig
+
+    encoder = build_encoder(EncoderConfig.preset("tiny", 20, max_sequence_length=8, dropout=0.0))
+    model = build_classifier(encoder, 3, dropout=0.0, seed=0, pooling="mean")
+    tokens = np.array([[2, 7, 8, 9, 3, 0, 0, 0]], "int32")
+    padded = {"token_ids": tokens, "segment_ids": np.zeros((1, 8), "int32"),
+              "padding_mask": tokens != 0}
+    # Other ids under the padding: the mean over real tokens (attention masks them too) stays.
+    noisy = dict(padded, token_ids=np.where(tokens != 0, tokens, 11).astype("int32"))
+    np.testing.assert_allclose(model(padded), model(noisy), atol=1e-6)
+    cls_model = build_classifier(encoder, 3, dropout=0.0, seed=0, pooling="cls")
+    assert not np.allclose(model(padded), cls_model(padded))
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        build_classifier(encoder, 3, pooling="max")

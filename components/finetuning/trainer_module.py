@@ -15,6 +15,8 @@ Parameters come from `fn_args.custom_config` (all optional):
   learning_rate: float          peak AdamW rate after linear warm-up (10% of steps); default 5e-5
   weight_decay: float           default 0.01
   dropout: float                classifier head dropout; default 0.1
+  pooling: str                  "cls" (BERT's pooled [CLS]; default) or "mean" (the token
+                                vectors averaged: for encoders pretrained without NSP)
   early_stopping_patience: int  epochs without eval-loss improvement; default 2
   pretrained_preset_dir: str    a local keras-nlp preset folder (e.g. a downloaded
                                 bert_base_multi) used instead of `fn_args.base_model`
@@ -58,6 +60,7 @@ _DEFAULTS: dict[str, Any] = {
     "learning_rate": 5e-5,
     "weight_decay": 0.01,
     "dropout": 0.1,
+    "pooling": "cls",
     "early_stopping_patience": 2,
     "pretrained_preset_dir": None,
     "random_init": False,
@@ -175,7 +178,8 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
         train_ids = data.shuffle_labels(train_ids, params["seed"])
 
     encoder, vocab_dir = resolve_encoder(params, base_model, run_dir_path)
-    model = build_classifier(encoder, len(labels), params["dropout"], seed=params["seed"])
+    model = build_classifier(encoder, len(labels), params["dropout"], seed=params["seed"],
+                             pooling=params["pooling"])
     labels_file = write_labels(labels, run_dir_path / LABELS_FILE)
     module = ServingModule(model, vocab_dir, labels_file, params["max_seq_length"])
 
