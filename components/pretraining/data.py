@@ -118,18 +118,21 @@ def stratified_choices(weights: Sequence[float], batch_size: int, seed: int) -> 
     Systematic sampling: batch k puts its slots j = 0..B-1 at (j + u_k) / B on the cumulative
     weights, u_k uniform from (seed, k). Every batch then holds floor or ceil of B * w_l rows
     of pool l (random sampling would leave a 1/16 language out of a batch of 32 one time in
-    eight), and over many batches each pool gets exactly its share.
+    eight), and over many batches each pool gets exactly its share. The slots of a batch are
+    then shuffled (same seed).
     """
     cumulative = np.cumsum(np.asarray(weights, np.float64))
     cumulative = tf.constant(cumulative / cumulative[-1], tf.float64)
     last = len(weights) - 1
 
     def batch_slots(index):
-        u = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), index]),
-                                        dtype=tf.float64)
+        batch_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        u = tf.random.stateless_uniform([], seed=batch_seed, dtype=tf.float64)
         points = (tf.range(batch_size, dtype=tf.float64) + u) / batch_size  # (B,)
-        slots = tf.searchsorted(cumulative, points, side="right")
-        return tf.minimum(tf.cast(slots, tf.int64), last)
+        slots = tf.minimum(tf.cast(tf.searchsorted(cumulative, points, side="right"), tf.int64),
+                           last)
+        # Rows in random order: replicas that split a batch by rows each get every language.
+        return tf.random.experimental.stateless_shuffle(slots, seed=batch_seed + 1)
 
     return tf.data.Dataset.range(2**62).map(batch_slots).unbatch()
 
@@ -167,6 +170,7 @@ def make_dataset(
     seed: int | None,
     shuffle_buffer: int = 10_000,
     shard: tuple[int, int] = (0, 1),
+    keep_language: bool = False,
 ) -> tf.data.Dataset:
     """Masked, flat batches (models/masking.py) for one input pipeline.
 
@@ -180,6 +184,8 @@ def make_dataset(
         shard: (index, count) of this input pipeline among all of them; files are split between
             pipelines when there are enough, else (and always for per-language files) every
             pipeline reads all and keeps every count-th batch.
+        keep_language: keep the `language` strings in training batches (evaluation batches
+            always have them; the compiled train step does not take them).
     """
     index, count = shard
     pools = language_pools(files)
@@ -214,7 +220,7 @@ def make_dataset(
     if batch_shard is not None:
         dataset = dataset.shard(batch_shard[1], batch_shard[0])
     dataset = dataset.map(flatten)
-    if training:
+    if training and not keep_language:
         # The language strings are for evaluation; keep them out of the compiled train step.
         dataset = dataset.map(lambda batch: {k: v for k, v in batch.items() if k != "language"})
     return dataset
