@@ -19,6 +19,10 @@ INSTALL_REQUIRES = [
     "PyYAML",
     "tqdm",
     "pillow",
+    # Hugging Face checkpoints (model.safetensors), read by keras-hub and by base-model import.
+    "safetensors==0.8.0",
+    # keras-hub 0.25.1 imports it whenever it reads a Hugging Face folder (any model type).
+    "sentencepiece==0.2.3",
     "numpy<2",
     "protobuf==3.20.3",
     # The embedded default corpus of the demo (BSD, 29 languages).

@@ -15,6 +15,10 @@ _BENCHMARKS = {
     "finetune-tiny": ("benchmarks.finetune_tiny:finetune_tiny",
                       "Fine-tune -> Evaluator by language -> push on real data (LocalDagRunner)."),
     "crosslingual": ("benchmarks.crosslingual:crosslingual", "Zero-shot cross-lingual table on SIB-200."),
+    "base-finetune-step": ("benchmarks.base_finetune_step:base_finetune_step",
+                           "Size, memory and seconds per fine-tuning step of M-BERT base."),
+    "checkpoint-parity": ("benchmarks.checkpoint_parity:checkpoint_parity",
+                          "Hugging Face checkpoint: our import vs transformers BertForPreTraining."),
 }
 
 

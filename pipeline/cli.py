@@ -18,6 +18,8 @@ _COMMANDS = {
     "predict": ("components.push.cli:predict", "Classify text with a pushed model."),
     "report": ("components.evaluation.report:report", "Write the per-language evaluation report."),
     "bench": ("benchmarks.cli:bench", "Benchmarks, side by side with the peer."),
+    "checkpoint": ("components.base_model.cli:checkpoint",
+                   "Import a BERT checkpoint (TF1, Hugging Face, keras-hub) as a keras-hub preset."),
 }
 
 

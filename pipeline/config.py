@@ -171,6 +171,39 @@ class VertexConfig:
     trainer_accelerator_count: int = 0
 
 
+BASE_MODEL_MODES = ("finetune", "continue-pretraining")
+
+
+@dataclasses.dataclass
+class BaseModelConfig:
+    """Start from an existing BERT checkpoint instead of pretraining from scratch.
+
+    The checkpoint's vocabulary replaces the vocabulary stage (same Vocabulary artifact), its
+    casing the tokenizer's, its config the encoder preset. `finetune` skips pretraining;
+    `continue-pretraining` runs the pretraining stage (MLM + NSP) from the checkpoint's encoder
+    and heads on `pretraining_corpus` first.
+    """
+
+    format: str = ""  # bert-tf1 | huggingface | keras-hub
+    # A local folder (relative to the config file) or gs://...
+    path: str = ""
+    mode: str = "finetune"
+    # None = as the checkpoint says (its tokenizer files, folder name or vocabulary).
+    lower_case: Optional[bool] = None
+
+    def __post_init__(self):
+        from components.base_model.formats import FORMATS
+
+        if self.format not in FORMATS:
+            raise ConfigError(f"base_model.format: expected one of {', '.join(FORMATS)}, "
+                              f"got {self.format!r}")
+        if not self.path:
+            raise ConfigError("base_model.path: the checkpoint folder is required")
+        if self.mode not in BASE_MODEL_MODES:
+            raise ConfigError(f"base_model.mode: expected one of {', '.join(BASE_MODEL_MODES)}, "
+                              f"got {self.mode!r}")
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str = "mbert"
@@ -188,6 +221,9 @@ class PipelineConfig:
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     vertex: VertexConfig = dataclasses.field(default_factory=VertexConfig)
+    # Encoder and vocabulary from a checkpoint (Google TF1, Hugging Face, keras-hub); None =
+    # learn the vocabulary and pretrain from scratch.
+    base_model: Optional[BaseModelConfig] = None
     # Beam arguments for local runs; the runner adds multi-process DirectRunner defaults.
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Which stages run: "ingestion" stops after statistics/schema/validation.
@@ -200,6 +236,19 @@ class PipelineConfig:
                               f"digits and '-' (Vertex AI's rule), e.g. 'mbert-demo'")
         if self.stages not in ("all", "ingestion"):
             raise ConfigError(f"stages: expected 'all' or 'ingestion', got {self.stages!r}")
+
+    def pretrains(self) -> bool:
+        """Whether the pretraining stage runs (from scratch or continued from base_model)."""
+        return self.base_model is None or self.base_model.mode == "continue-pretraining"
+
+    def base_model_length(self) -> tuple[int, str]:
+        """The longest sequence fed to the base model's encoder, and the key that sets it."""
+        lengths = [(self.finetuning.max_seq_length, "finetuning.max_seq_length")]
+        if self.pretrains():
+            lengths.append((self.pretraining_examples.max_seq_length,
+                            "pretraining_examples.max_seq_length"))
+        # On a tie the fine-tuning key wins, so both modes import with the same parameters (cached).
+        return max(lengths, key=lambda item: item[0])
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
@@ -256,6 +305,8 @@ def config_from_dict(data: dict, base_dir: pathlib.Path | str = ".") -> Pipeline
             continue
         corpus.inputs = [str((base / p).resolve()) if not _is_remote(p) else p
                          for p in corpus.inputs]
+    if config.base_model is not None and not _is_remote(config.base_model.path):
+        config.base_model.path = str((base / config.base_model.path).resolve())
     return config
 
 
@@ -291,6 +342,9 @@ def check_inputs_exist(config: PipelineConfig) -> None:
     preset_dir = config.finetuning.pretrained_preset_dir
     if preset_dir and not _is_remote(preset_dir) and not pathlib.Path(preset_dir).exists():
         raise ConfigError(f"finetuning.pretrained_preset_dir: path does not exist: {preset_dir}")
+    base_model = config.base_model
+    if base_model and not _is_remote(base_model.path) and not pathlib.Path(base_model.path).is_dir():
+        raise ConfigError(f"base_model.path: no such folder: {base_model.path}")
 
 
 def config_to_dict(config: PipelineConfig) -> dict:

@@ -65,11 +65,13 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
     """Runs the pipeline locally and returns the resolved paths."""
     from tfx import v1 as tfx
 
+    from components.base_model.preflight import check_base_model
     from pipeline.inputs import resolve_corpus
     from pipeline.pipeline import PipelinePaths, create_pipeline
 
     config = load_config(config_path)
     check_inputs_exist(config)
+    base_model_fingerprint = check_base_model(config)
     output_dir = pathlib.Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     serving_dir = pathlib.Path(config.push.serving_dir)
@@ -80,15 +82,18 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
         metadata_path=str(output_dir / "metadata.sqlite"),
         serving_dir=str(serving_dir),
     )
-    resolved = {"pretraining_corpus": resolve_corpus(config.pretraining_corpus, "pretraining_corpus")}
+    resolved = {}
+    if config.stages == "ingestion" or config.pretrains():
+        resolved["pretraining_corpus"] = resolve_corpus(config.pretraining_corpus, "pretraining_corpus")
     if config.stages == "all":
         resolved["labelled_data"] = resolve_corpus(config.labelled_data, "labelled_data")
-        if config.extra_pretraining_corpus is not None:
+        if config.extra_pretraining_corpus is not None and config.pretrains():
             resolved["extra_pretraining_corpus"] = resolve_corpus(
                 config.extra_pretraining_corpus, "extra_pretraining_corpus")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
     tfx.orchestration.LocalDagRunner().run(
-        create_pipeline(config, paths, beam_args, resolved_inputs=resolved))
+        create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
+                        base_model_fingerprint=base_model_fingerprint))
     return {"config": config, "paths": paths}
 
 
@@ -110,7 +115,10 @@ def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
         raise click.ClickException(str(e)) from e
     output_dir = output_dir or str(REPO_ROOT / "outputs" / config.pipeline_name)
     started = time.monotonic()
-    result = run_pipeline(config_path, output_dir)
+    try:
+        result = run_pipeline(config_path, output_dir)
+    except ConfigError as e:  # e.g. a base_model checkpoint that does not fit
+        raise click.ClickException(str(e)) from e
     click.echo(f"pipeline {config.pipeline_name} finished in {time.monotonic() - started:.0f} s")
     click.echo(f"artifacts: {result['paths'].pipeline_root}")
     click.echo(f"ML Metadata: {result['paths'].metadata_path}")

@@ -5,6 +5,11 @@ corpus (+ extra corpus) ──> CorpusIngestion ─> StatisticsGen ─> SchemaGe
 labelled data ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
                    └─> Trainer (fine-tuning; base_model = the pretrained encoder)
                         ─> Evaluator (TFMA by language; baseline = latest blessed model) ─> Pusher
+
+With `base_model` (a TF1 / Hugging Face / keras-hub checkpoint), BaseModelImport stands in for
+VocabularyGen and emits the checkpoint's vocabulary and encoder: `finetune` feeds that encoder to
+the fine-tuning Trainer (no corpus, no pretraining); `continue-pretraining` runs
+PretrainingExampleGen and the pretraining Trainer from it (base_model = the imported encoder).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Optional
 
 from tfx import v1 as tfx
 
+from components.base_model.component import BaseModelImport
 from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
 from components.ingestion.component import CorpusIngestion
 from components.pretraining_examples.component import PretrainingExampleGen
@@ -61,18 +67,21 @@ def _ingest_and_validate(name: str, corpus: CorpusConfig,
 
 
 def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples,
-                 extra_examples=None) -> list:
-    vocab = config.vocabulary
-    vocabulary = VocabularyGen(
-        examples=corpus_examples, extra_examples=extra_examples,
-        vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
-        lower_case=vocab.lower_case, num_unused=vocab.num_unused, max_chars=vocab.max_characters,
-        seed_characters=vocab.seed_characters,
-    ).with_id("vocabulary")
+                 extra_examples=None, vocabulary=None, initial_model=None) -> list:
+    """Vocabulary (unless given), instances, pretraining Trainer (from initial_model if given)."""
+    stage = []
+    if vocabulary is None:
+        vocab = config.vocabulary
+        stage.append(VocabularyGen(
+            examples=corpus_examples, extra_examples=extra_examples,
+            vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
+            lower_case=vocab.lower_case, num_unused=vocab.num_unused, max_chars=vocab.max_characters,
+            seed_characters=vocab.seed_characters,
+        ).with_id("vocabulary"))
+        vocabulary = stage[0].outputs["vocabulary"]
     ex = config.pretraining_examples
     instances = PretrainingExampleGen(
-        examples=corpus_examples, extra_examples=extra_examples,
-        vocabulary=vocabulary.outputs["vocabulary"],
+        examples=corpus_examples, extra_examples=extra_examples, vocabulary=vocabulary,
         max_seq_length=ex.max_seq_length, short_seq_prob=ex.short_seq_prob,
         dupe_factor=ex.dupe_factor, smoothing=ex.smoothing, random_next_prob=ex.random_next_prob,
         translation_fraction=ex.translation_fraction, seed=ex.seed,
@@ -81,6 +90,7 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
     trainer = tfx.components.Trainer(
         run_fn=PRETRAINING_RUN_FN,
         examples=instances.outputs["pretraining_examples"],
+        base_model=initial_model,
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=pt.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=pt.eval_steps),
         custom_config={
@@ -106,7 +116,24 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
             "checkpoint_dir": f"{paths.pipeline_root}/checkpoints/pretraining",
         },
     ).with_id("pretraining_trainer")
-    return [vocabulary, instances, trainer]
+    return stage + [instances, trainer]
+
+
+def _from_base_model(config: PipelineConfig, paths: "PipelinePaths", corpus_examples,
+                     extra_examples, fingerprint: str) -> list:
+    """BaseModelImport, then (continue-pretraining) the pretraining stage started from it."""
+    base = config.base_model
+    length, length_key = config.base_model_length()
+    importer = BaseModelImport(
+        checkpoint_format=base.format, path=base.path,
+        lower_case={None: "", True: "true", False: "false"}[base.lower_case],
+        max_seq_length=length, max_seq_length_key=length_key, fingerprint=fingerprint,
+    ).with_id("base_model")
+    if base.mode == "finetune":
+        return [importer]
+    return [importer] + _pretraining(config, paths, corpus_examples, extra_examples,
+                                     vocabulary=importer.outputs["vocabulary"],
+                                     initial_model=importer.outputs["encoder"])
 
 
 def _flag(value: str):
@@ -116,7 +143,8 @@ def _flag(value: str):
 def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                     beam_pipeline_args: Optional[list[str]] = None,
                     trainer_resources=None,
-                    resolved_inputs: Optional[dict[str, ResolvedCorpus]] = None
+                    resolved_inputs: Optional[dict[str, ResolvedCorpus]] = None,
+                    base_model_fingerprint: str = "",
                     ) -> tfx.dsl.Pipeline:
     """Builds the pipeline from validated settings.
 
@@ -128,33 +156,45 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
         Vertex/Kubeflow; None locally.
       resolved_inputs: per corpus ("pretraining_corpus", "labelled_data"), the newest span and
         the input fingerprint a local runner resolved (pipeline/inputs.py); None = as configured.
+      base_model_fingerprint: the checkpoint files' fingerprint (base_model.formats.fingerprint)
+        a local runner resolved, so a replaced checkpoint is imported again; "" = by path only.
 
     Returns:
       The TFX pipeline, with caching on.
     """
     resolved_inputs = resolved_inputs or {}
-    corpus_stage = _ingest_and_validate("corpus", config.pretraining_corpus,
-                                        resolved_inputs.get("pretraining_corpus"))
+    corpus_stage = []
+    # Fine-tuning a base model needs no pretraining corpus.
+    if config.stages == "ingestion" or config.pretrains():
+        corpus_stage = _ingest_and_validate("corpus", config.pretraining_corpus,
+                                            resolved_inputs.get("pretraining_corpus"))
     components = list(corpus_stage)
     if config.stages == "all":
         labelled_stage = _ingest_and_validate("labelled", config.labelled_data,
                                               resolved_inputs.get("labelled_data"))
+        corpus_examples = corpus_stage[0].outputs["examples"] if corpus_stage else None
         extra_examples = None
-        if config.extra_pretraining_corpus is not None:
+        if config.extra_pretraining_corpus is not None and config.pretrains():
             extra_stage = _ingest_and_validate("extra_corpus", config.extra_pretraining_corpus,
                                                resolved_inputs.get("extra_pretraining_corpus"))
             components += extra_stage
             extra_examples = extra_stage[0].outputs["examples"]
-        pretraining_stage = _pretraining(config, paths, corpus_stage[0].outputs["examples"],
-                                         extra_examples)
-        pretraining_trainer = pretraining_stage[-1]
+        if config.base_model is None:
+            pretraining_stage = _pretraining(config, paths, corpus_examples, extra_examples)
+        else:
+            pretraining_stage = _from_base_model(config, paths, corpus_examples, extra_examples,
+                                                 base_model_fingerprint)
+        # The last step of the stage holds the pretrained encoder: a Trainer's "model" output,
+        # or BaseModelImport's "encoder" when fine-tuning a base model directly.
+        encoder_source = pretraining_stage[-1]
+        pretrained_encoder = encoder_source.outputs.get("model", encoder_source.outputs.get("encoder"))
         labelled_examples = labelled_stage[0].outputs["examples"]
 
         ft = config.finetuning
         finetuning_trainer = tfx.components.Trainer(
             run_fn=FINETUNING_RUN_FN,
             examples=labelled_examples,
-            base_model=pretraining_trainer.outputs["model"],
+            base_model=pretrained_encoder,
             train_args=tfx.proto.TrainArgs(splits=["train"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
             custom_config={
@@ -175,8 +215,9 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
             },
         ).with_id("finetuning_trainer")
         if trainer_resources is not None:
-            pretraining_trainer.with_platform_config(trainer_resources)
-            finetuning_trainer.with_platform_config(trainer_resources)
+            for step in pretraining_stage + [finetuning_trainer]:
+                if isinstance(step, tfx.components.Trainer):
+                    step.with_platform_config(trainer_resources)
 
         # Locally the candidate is kept out of its own baseline (full caching on re-runs);
         # Vertex/Kubeflow compile TFX's stock latest-blessed-model strategy.

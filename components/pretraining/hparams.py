@@ -42,6 +42,10 @@ class PretrainingHParams:
         vocab_dir: Vocabulary folder (contract 2); run_fn fills it from the Vocabulary artifact.
         checkpoint_dir: Where checkpoints live; default `<model_dir>/checkpoints`. Point it at a
             stable path so a retried Trainer resumes.
+        initial_model_dir: An encoder export (contract 3, e.g. an imported base model) to start
+            from: its encoder_config.json replaces the preset, its weights (and
+            pretraining_heads.npz, when present) the random initialisation. run_fn fills it from
+            the Trainer's base_model.
     """
 
     encoder_preset: str = "tiny"
@@ -70,6 +74,7 @@ class PretrainingHParams:
     shuffle_buffer: int = 10_000
     vocab_dir: Optional[str] = None
     checkpoint_dir: Optional[str] = None
+    initial_model_dir: Optional[str] = None
 
     def __post_init__(self):
         positive = ("train_steps", "batch_size", "seq_len", "max_predictions", "checkpoint_every",

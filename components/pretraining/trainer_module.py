@@ -34,11 +34,15 @@ def hparams_from_fn_args(fn_args) -> PretrainingHParams:
 def run_fn(fn_args) -> TrainResult:
     """Pretrains the encoder and exports it to `fn_args.serving_model_dir` (contract 3).
 
+    With a `base_model` (an imported encoder), training starts from it (continued pretraining).
     Checkpoints go under `custom_config["checkpoint_dir"]` when set (a stable root: a retried
     Trainer with the same inputs and settings resumes there, see run_checkpoint_dir) or under
     `fn_args.model_run_dir`; TensorBoard logs to `fn_args.model_run_dir/logs`.
     """
     hparams = hparams_from_fn_args(fn_args)
+    if hparams.initial_model_dir is None and getattr(fn_args, "base_model", None):
+        # Continued pretraining: the Trainer's base_model is the encoder to start from.
+        hparams = dataclasses.replace(hparams, initial_model_dir=fn_args.base_model)
     if hparams.vocab_dir is None:
         hparams = dataclasses.replace(hparams, vocab_dir=vocabulary_beside(fn_args.train_files))
     if hparams.checkpoint_dir is not None:

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from components.base_model import initial_model
 from components.pretraining import data, hardware
 from components.pretraining.hparams import PretrainingHParams
 from components.pretraining.schedule import make_optimizer
@@ -71,6 +72,9 @@ class TrainResult:
 
 def encoder_config_for(hparams: PretrainingHParams, vocab_size: int) -> EncoderConfig:
     """The encoder shape: preset + overrides, vocab_size from the vocabulary (must agree)."""
+    if hparams.initial_model_dir:
+        return initial_model.initial_encoder_config(
+            hparams.initial_model_dir, vocab_size, hparams.seq_len, dict(hparams.encoder))
     overrides = dict(hparams.encoder)
     declared = overrides.pop("vocab_size", None)
     if declared is not None and declared != vocab_size:
@@ -235,6 +239,8 @@ def train(
         encoder = build_encoder(config, dtype="mixed_bfloat16" if mixed else "float32")
         model = PretrainingModel(encoder, sparse_last_layer=hparams.sparse_last_layer)
         model.build()
+        if hparams.initial_model_dir:
+            initial_model.restore_initial_model(model, hparams.initial_model_dir)
         optimizer = make_optimizer(
             hparams.learning_rate,
             hparams.warmup_steps,
