@@ -339,28 +339,28 @@ def ntrex_output(ntrex_dir, tmp_path_factory):
     return run_ingestion("ntrex", [str(ntrex_dir)], str(output)), output
 
 
-def test_ntrex_exact_counts(ntrex_output):
+def test_ntrex_exact_counts(ntrex_output, ntrex_lines, ntrex_documents):
     summary, _ = ntrex_output
-    assert (summary["records_read"], summary["accepted"], summary["rejected"]) == (16 * 1997, 16 * 1997, 0)
-    assert summary["by_language"] == {tag: 1997 for tag in TAGS}
-    assert {tag: detail["documents"] for tag, detail in summary["languages"].items()} == {tag: 123 for tag in TAGS}
-    assert sum(summary["splits"].values()) == 16 * 1997 and summary["split_names"] == ["train", "eval"]
+    assert (summary["records_read"], summary["accepted"], summary["rejected"]) == (16 * ntrex_lines, 16 * ntrex_lines, 0)
+    assert summary["by_language"] == {tag: ntrex_lines for tag in TAGS}
+    assert {tag: detail["documents"] for tag, detail in summary["languages"].items()} == {tag: ntrex_documents for tag in TAGS}
+    assert sum(summary["splits"].values()) == 16 * ntrex_lines and summary["split_names"] == ["train", "eval"]
     assert summary["rejects_by_reason"] == {}
 
 
-def test_ntrex_documents_never_cross_splits(ntrex_output, ntrex_dir):
+def test_ntrex_documents_never_cross_splits(ntrex_output, ntrex_dir, ntrex_lines, ntrex_documents):
     summary, output = ntrex_output
     rows = read_examples(str(output))
-    assert len(rows) == 16 * 1997
+    assert len(rows) == 16 * ntrex_lines
     splits_of_doc = collections.defaultdict(set)
     positions = collections.defaultdict(list)
     for row in rows:
         splits_of_doc[row["doc_id"]].add(row["split"])
         positions[(row["language"], row["doc_id"])].append(row["sentence_index"])
-    assert len(splits_of_doc) == 123
+    assert len(splits_of_doc) == ntrex_documents
     assert all(len(splits) == 1 for splits in splits_of_doc.values())
     eval_docs = {doc for doc, splits in splits_of_doc.items() if splits == {"eval"}}
-    assert 0 < len(eval_docs) < 123
+    assert 0 < len(eval_docs) < ntrex_documents
     # Every document's sentences are numbered 0..n-1 in every language.
     assert all(sorted(found) == list(range(len(found))) for found in positions.values())
     assert summary["splits"]["eval"] == sum(len(found) for (_, doc), found in positions.items() if doc in eval_docs)

@@ -27,7 +27,7 @@ def _pipeline(root, inputs):
 
 
 @pytest.mark.e2e
-def test_ingestion_and_statistics_in_local_dag_runner(ntrex_dir, tmp_path):
+def test_ingestion_and_statistics_in_local_dag_runner(ntrex_dir, ntrex_lines, tmp_path):
     inputs = [str(ntrex_dir / "newstest2019-src.eng.txt"), str(ntrex_dir / "newstest2019-ref.kor.txt")]
     tfx.orchestration.LocalDagRunner().run(_pipeline(str(tmp_path), inputs))
 
@@ -35,13 +35,13 @@ def test_ingestion_and_statistics_in_local_dag_runner(ntrex_dir, tmp_path):
         str(tmp_path / "metadata.sqlite")))
     [examples] = store.get_artifacts_by_type("Examples")
     assert json.loads(examples.properties["split_names"].string_value) == ["train", "eval"]
-    assert examples.custom_properties["records_read"].int_value == 2 * 1997
+    assert examples.custom_properties["records_read"].int_value == 2 * ntrex_lines
     assert examples.custom_properties["rejected"].int_value == 0
     assert json.loads(examples.custom_properties["languages"].string_value) == ["en", "ko"]
     summary = json.loads(open(os.path.join(examples.uri, "summary.json"), encoding="utf-8").read())
-    assert summary["by_language"] == {"en": 1997, "ko": 1997}
+    assert summary["by_language"] == {"en": ntrex_lines, "ko": ntrex_lines}
     rows = read_examples(examples.uri)
-    assert len(rows) == 2 * 1997 and {row["split"] for row in rows} == {"train", "eval"}
+    assert len(rows) == 2 * ntrex_lines and {row["split"] for row in rows} == {"train", "eval"}
 
     [statistics] = store.get_artifacts_by_type("ExampleStatistics")
     for split in ("train", "eval"):

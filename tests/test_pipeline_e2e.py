@@ -21,7 +21,7 @@ def _ntrex_subset(ntrex_dir: pathlib.Path, target: pathlib.Path, codes=("eng", "
     return target
 
 
-def test_ingestion_stages_run_then_come_from_cache(tmp_path, ntrex_dir):
+def test_ingestion_stages_run_then_come_from_cache(tmp_path, ntrex_dir, ntrex_lines):
     corpus = _ntrex_subset(ntrex_dir, tmp_path / "ntrex")
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump({
@@ -39,8 +39,8 @@ def test_ingestion_stages_run_then_come_from_cache(tmp_path, ntrex_dir):
     examples = pathlib.Path(metadata.latest_output_uri(db, "e2e-ingestion", "corpus_ingestion", "examples"))
     import json
     summary = json.loads((examples / "summary.json").read_text())
-    assert summary["accepted"] == 3 * 1997 and summary["rejected"] == 0
-    assert summary["by_language"] == {"en": 1997, "de": 1997, "zh-Hans": 1997}
+    assert summary["accepted"] == 3 * ntrex_lines and summary["rejected"] == 0
+    assert summary["by_language"] == {"en": ntrex_lines, "de": ntrex_lines, "zh-Hans": ntrex_lines}
     assert (pathlib.Path(metadata.latest_output_uri(db, "e2e-ingestion", "corpus_schema", "schema"))
             / "schema.pbtxt").exists()
 
