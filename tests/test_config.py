@@ -1,9 +1,7 @@
 """Pipeline settings: every shipped config loads; mistakes are named by key before anything runs."""
 
-import contextlib
 import os
 import pathlib
-import signal
 import time
 
 import pytest
@@ -190,7 +188,7 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path):
         load_config(tmp_path / "merge.yaml")
 
 
-def test_deep_large_and_special_files_are_refused(tmp_path):
+def test_deep_large_and_special_files_are_refused(tmp_path, time_limit):
     (tmp_path / "deep.yaml").write_text("pretraining:\n" + "".join("  " * i + "- \n" for i in range(1, 40)))
     with pytest.raises(ConfigError, match=r"deep\.yaml: line 21: nested deeper than 20 levels"):
         load_config(tmp_path / "deep.yaml")
@@ -206,26 +204,10 @@ def test_deep_large_and_special_files_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text"):
         load_config(tmp_path / "latin1.yaml")
     os.mkfifo(tmp_path / "fifo.yaml")
-    with _time_limit():
+    with time_limit():
         for path in (tmp_path / "fifo.yaml", tmp_path, pathlib.Path("/dev/zero")):
             with pytest.raises(ConfigError, match=f"cannot read config {path}: not a regular file"):
                 load_config(path)
-
-
-@contextlib.contextmanager
-def _time_limit(seconds=30):
-    """Fails the test instead of hanging when something opens a FIFO or a device."""
-
-    def expire(*_):
-        raise TimeoutError(f"blocked for {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_mbert_run_exits_2_with_one_line_per_problem(tmp_path):

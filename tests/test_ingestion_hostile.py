@@ -1,11 +1,9 @@
 """Ingestion under hostile input: every record read is accepted or rejected with a reason that
 names its file and line, whatever its bytes or values; no record, file or field ends the job."""
 
-import contextlib
 import io
 import json
 import os
-import signal
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +12,7 @@ from components.ingestion import beam_job, readers
 from components.ingestion.beam_job import run_ingestion
 from components.ingestion.cli import ingest
 from components.ingestion.io import read_examples
-from components.ingestion.records import RawRecord, validate_record
+from components.ingestion.records import validate_record
 
 
 def _rejects(output):
@@ -27,22 +25,6 @@ def _assert_counts_add_up(summary, output):
     assert sum(summary["rejects_by_reason"].values()) == summary["rejected"]
     assert len(_rejects(output)) == summary["rejected"]
     assert len(read_examples(str(output))) == summary["accepted"]
-
-
-@contextlib.contextmanager
-def _time_limit(seconds=60):
-    """Fails the test instead of hanging when something opens a FIFO or a device."""
-
-    def expire(*_):
-        raise TimeoutError(f"blocked for {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # ----------------------------------------------------------------------------------- hostile values
@@ -145,10 +127,10 @@ def test_over_long_line_is_rejected_without_reading_it_whole(tmp_path, monkeypat
 # ----------------------------------------------------------------------------------- hostile files
 
 
-def test_fifo_device_and_folder_are_refused_naming_the_path(tmp_path):
+def test_fifo_device_and_folder_are_refused_naming_the_path(tmp_path, time_limit):
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)
-    with _time_limit():
+    with time_limit():
         for fmt, path in [("jsonl", fifo), ("text", "/dev/zero"), ("tsv", "/dev/null")]:
             with pytest.raises(readers.IngestionInputError, match=f"{path}: not a regular file or folder"):
                 readers.plan_tasks(fmt, [str(path)])
@@ -222,3 +204,18 @@ def test_removing_beam_temp_on_failure_removes_every_sink_folder(tmp_path):
             raise KeyboardInterrupt
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == [
         "Split-test", "Split-train", "Split-train/data_tfrecord-00000-of-00001.gz"]
+
+
+def test_chatterbot_alias_bomb_costs_one_reject_per_alias(tmp_path):
+    folder = tmp_path / "data" / "english"
+    folder.mkdir(parents=True)
+    utterances = "".join(f"  - line {i}\n" for i in range(1000))
+    aliases = "".join("- *c\n" for _ in range(1000))
+    (folder / "bomb.yml").write_text(f"categories: [bomb]\nconversations:\n- &c\n{utterances}{aliases}", encoding="utf-8")
+    records = [record for task in readers.plan_tasks("chatterbot", [str(tmp_path / "data")])
+               for record in readers.read_task(task)]
+    # 1,000 utterances of the first conversation, then one reject per alias (not 10**6 records).
+    assert len(records) == 2000
+    assert [r.error for r in records[:1000]] == [None] * 1000
+    assert [(r.error, r.line, r.excerpt) for r in records[1000:]] == [
+        ("malformed_row", 3, f"conversation {index} is a YAML alias of the one at line 3") for index in range(2, 1002)]

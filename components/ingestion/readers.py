@@ -405,7 +405,7 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
     Lines are decoded one by one (undecodable ones replaced before parsing) so that an
     invalid byte costs only the utterances on that line. A file that is not valid YAML is
     one `malformed_row` reject at the parser's line; a conversation that is not a list of
-    strings is one `malformed_row` reject.
+    strings, or that is an alias of an earlier one, is one `malformed_row` reject.
     """
     decoded = []
     bad_lines: dict[int, tuple[bytes, str]] = {}
@@ -443,9 +443,18 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
     if not isinstance(conversations, yaml.SequenceNode) or not conversations.value:
         yield _empty_file(task)
         return
+    read = set()
     for index, conversation in enumerate(conversations.value):
         doc_id = f"{task.doc_prefix}#{index}"
         line = conversation.start_mark.line + 1
+        if id(conversation) in read:
+            # A YAML alias (*name) of an earlier conversation: a few bytes could repeat a long
+            # conversation millions of times, so it costs one reject, not its utterances. The
+            # composed node only knows the line of the anchored original.
+            yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
+                            excerpt=f"conversation {index + 1} is a YAML alias of the one at line {line}")
+            continue
+        read.add(id(conversation))
         if not isinstance(conversation, yaml.SequenceNode) or not all(
                 isinstance(utterance, yaml.ScalarNode) for utterance in conversation.value):
             yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
