@@ -28,6 +28,7 @@ from components.base_model.formats import FORMATS as CHECKPOINT_FORMATS
 from components.ingestion.languages import normalize_language
 from components.ingestion.readers import FORMATS as CORPUS_FORMATS
 from components.ingestion.records import ALL_SPLITS
+from components.vocabulary.learner import SPECIAL_TOKENS
 from models.encoder_config import PRESETS, EncoderConfig
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -155,10 +156,10 @@ class VocabularyConfig:
     seed_characters: int = setting(-1, minimum=-1, maximum=1_000_000)
 
     def _cross_problems(self):
-        # The five special tokens, the [unusedN] ones and at least one character.
-        if self.vocab_size < 5 + self.num_unused + 1:
-            yield "vocab_size", (f"{self.vocab_size} leaves no room for text after the 5 special tokens "
-                                 f"and num_unused={self.num_unused}")
+        # The special tokens, the [unusedN] ones and at least one character.
+        if self.vocab_size < len(SPECIAL_TOKENS) + self.num_unused + 1:
+            yield "vocab_size", (f"{self.vocab_size} leaves no room for text after the "
+                                 f"{len(SPECIAL_TOKENS)} special tokens and num_unused={self.num_unused}")
 
 
 @dataclasses.dataclass

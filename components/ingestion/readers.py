@@ -8,8 +8,8 @@ part way ends with an `unreadable_file` reject.
 
 `plan_tasks(format, inputs)` lists the files of each input (raising `IngestionInputError`
 naming the path when one is missing, unreadable, not a regular file or folder, or holds
-nothing of that format), and `read_task(task)` reads one of them; the Beam job runs the second in a FlatMap so that
-reading scales out with the number of files.
+nothing of that format), and `read_task(task)` reads one of them; the Beam job runs the second
+in a FlatMap so that reading scales out with the number of files.
 """
 
 from __future__ import annotations
