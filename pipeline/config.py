@@ -504,20 +504,33 @@ MAX_YAML_DEPTH = 20
 
 def _check_yaml_shape(text: str) -> None:
     """Raises ConfigError on YAML aliases (`*name`: nested ones expand exponentially, the
-    "billion laughs") and on nesting deeper than MAX_YAML_DEPTH; reads events only, so
-    nothing is expanded or built."""
-    depth = 0
+    "billion laughs"), on nesting deeper than MAX_YAML_DEPTH and on a key given twice in one
+    mapping (YAML keeps the last silently); reads events only, so nothing is expanded or built."""
+    # One entry per open collection: for a mapping, [keys seen, whether the next node is a key];
+    # None for a sequence.
+    open_collections: list[list | None] = []
     for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not "
-                              f"allowed in a config; write the value out")
+            raise ConfigError(f"line {line}: YAML aliases (*{event.anchor}) are not allowed in a config; "
+                              f"write the value out")
+        if isinstance(event, yaml.CollectionEndEvent):
+            open_collections.pop()
+            continue
+        if not isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            continue
+        parent = open_collections[-1] if open_collections else None
+        if parent is not None:
+            keys, is_key = parent
+            if is_key and isinstance(event, yaml.ScalarEvent):
+                if event.value in keys:
+                    raise ConfigError(f"line {line}: key {event.value!r} appears twice in one mapping")
+                keys.add(event.value)
+            parent[1] = not is_key
         if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                raise ConfigError(f"line {event.start_mark.line + 1}: nested deeper than "
-                                  f"{MAX_YAML_DEPTH} levels")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+            open_collections.append([set(), True] if isinstance(event, yaml.MappingStartEvent) else None)
+            if len(open_collections) > MAX_YAML_DEPTH:
+                raise ConfigError(f"line {line}: nested deeper than {MAX_YAML_DEPTH} levels")
 
 
 def load_config(path: pathlib.Path | str = DEFAULT_CONFIG) -> PipelineConfig:

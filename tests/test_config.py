@@ -197,6 +197,10 @@ def test_deep_large_and_special_files_are_refused(tmp_path, time_limit):
         load_config(tmp_path / "deeper.yaml")
     assert len(error.value.problems) == 1 and "\n" not in str(error.value)
     assert "deeper.yaml: invalid YAML: " in str(error.value)
+    (tmp_path / "twice.yaml").write_text("pretraining:\n  batch_size: 8\n  encoder: {dropout: 0.0}\n"
+                                         "  batch_size: 16\nfinetuning: {batch_size: 8}\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml: line 4: key 'batch_size' appears twice in one mapping"):
+        load_config(tmp_path / "twice.yaml")
     (tmp_path / "big.yaml").write_text("# padding\n" * 200_000)
     with pytest.raises(ConfigError, match=r"big\.yaml: larger than 1048576 bytes"):
         load_config(tmp_path / "big.yaml")
