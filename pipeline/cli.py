@@ -2,6 +2,7 @@
 
 Each command lives next to the stage it drives and is imported only when it is called, so
 `mbert --help` stays fast and one stage's heavy imports never slow down another's command.
+A command that raises `pipeline.config.ConfigError` exits 2 with one `error:` line per problem.
 """
 
 import importlib
@@ -38,6 +39,18 @@ class _LazyGroup(click.Group):
             return super().get_command(ctx, name)
         module_name, attribute = self._lazy_commands[name][0].split(":")
         return getattr(importlib.import_module(module_name), attribute)
+
+    def invoke(self, ctx):
+        # A config problem is the user's to fix, not a crash: one line per problem, exit 2
+        # (click's code for bad usage), no traceback.
+        from pipeline.config import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            for problem in error.problems:
+                click.echo(f"error: {problem}", err=True)
+            ctx.exit(2)
 
     def format_commands(self, ctx, formatter):
         # Help comes from the table so that `--help` imports no stage (and no TensorFlow).

@@ -1,23 +1,35 @@
 """Pipeline settings: dataclasses loaded from YAML, checked before anything runs.
 
 Two layers of configuration: these pipeline settings, and the model's own `EncoderConfig`
-(models/encoder_config.py) named here by preset. Loading rejects unknown keys and wrong types with a
-message that names the key (`pretraining.batch_size: expected int, got str`), and input paths that
-do not exist, so a typo fails in a second rather than an hour into a run.
+(models/encoder_config.py) named here by preset. Loading reports every problem at once, one line
+each, naming the key: unknown keys, wrong types (`pretraining.batch_size: expected int, got str`),
+values outside the range, choices or check declared with the field (`setting(...)`: every
+number has a range, floats must be finite, language codes must be known tags), cross-key
+conflicts, a `push.serving_dir` outside the places allowed, and YAML aliases (refused) - so a typo
+fails in a second rather than an hour into a run. `mbert` prints the lines and exits 2.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import operator
+import os
 import pathlib
 import re
 import types
 import typing
+from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 import yaml
 
-from models.encoder_config import EncoderConfig
+from components.base_model.formats import FORMATS as CHECKPOINT_FORMATS
+from components.ingestion.languages import normalize_language
+from components.ingestion.readers import FORMATS as CORPUS_FORMATS
+from components.ingestion.records import ALL_SPLITS
+from components.vocabulary.learner import SPECIAL_TOKENS
+from models.encoder_config import PRESETS, EncoderConfig
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS_DIR = REPO_ROOT / "configs"
@@ -29,131 +41,233 @@ CORPUS_SECTIONS = ("pretraining_corpus", "extra_pretraining_corpus", "labelled_d
 
 
 class ConfigError(ValueError):
-    """A configuration problem; the message names the key."""
+    """One or more configuration problems; each names its key (`problems`, one line each)."""
+
+    def __init__(self, problems: str | Sequence[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# Integers without a tighter bound must fit an int32 (TensorFlow's default integer).
+INT_MAX = 2**31 - 1
+SEED_MAX = 2**32 - 1  # what numpy and TensorFlow take as a seed
+# Encoder shape overrides above this are typos, not models (the base preset is 768 wide).
+ENCODER_INT_MAX = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    """What a setting's value may be: a range (inclusive `minimum`/`maximum`, exclusive
+    `above`/`below`), one of `choices`, or what `check` accepts (it returns a problem or None).
+    A list value is checked item by item."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    below: float | None = None
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None
+
+    def problems(self, key: str, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return [problem for i, item in enumerate(value) for problem in self.problems(f"{key}[{i}]", item)]
+        problem = self._problem(value)
+        return [f"{key}: {problem}"] if problem else []
+
+    def _problem(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            maximum = self.maximum
+            if maximum is None and self.below is None and isinstance(value, int):
+                maximum = INT_MAX
+            for bound, holds, words in ((self.minimum, operator.ge, ">="), (maximum, operator.le, "<="),
+                                        (self.above, operator.gt, ">"), (self.below, operator.lt, "<")):
+                if bound is not None and not holds(value, bound):
+                    return f"must be {words} {bound}, got {value}"
+        if self.choices is not None and value not in self.choices:
+            return f"expected one of {', '.join(map(str, self.choices))}, got {value!r}"
+        return self.check(value) if self.check is not None else None
+
+
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
+            minimum: float | None = None, maximum: float | None = None, above: float | None = None,
+            below: float | None = None, choices: Sequence | None = None,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+    """A dataclass field with the rule its value must follow (see `_Rule`); the rules of every
+    section are checked in one place, `config_problems`, when a config loads."""
+    rule = _Rule(minimum, maximum, above, below, tuple(choices) if choices is not None else None, check)
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"rule": rule})
+
+
+def _language_tag(code: str) -> str | None:
+    """Problem with a language code as the ingested data spells it (a normalised tag), or None."""
+    if code == "all":
+        return None
+    tag = normalize_language(code)
+    if tag is None:
+        return f"unknown language code {code!r}"
+    if tag != code:
+        return f"{code!r} is spelled {tag!r} in the ingested data (normalised tags)"
+    return None
+
+
+def _folder_name(name: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
+        return f"{name!r} must be letters, digits, '_', '.' or '-' (it names a folder)"
+    return None
+
+
+def _fraction(default: float) -> Any:
+    return setting(default, minimum=0.0, maximum=1.0)
+
+
+def _learning_rate(default: float) -> Any:
+    return setting(default, above=0.0, maximum=1.0)
 
 
 @dataclasses.dataclass
 class CorpusConfig:
     """One input corpus for the ingestion component."""
 
-    format: str = "chatterbot"
+    format: str = setting("chatterbot", choices=CORPUS_FORMATS)
     # Files or folders; relative paths are resolved against the config file's folder.
     # `{SPAN}` in a path marks span-numbered inputs (the newest span is ingested).
     inputs: list[str] = dataclasses.field(default_factory=list)
-    max_chars: int = 20000
-    max_reject_ratio: float = 0.05
+    max_chars: int = setting(20000, minimum=1, maximum=1_000_000)
+    max_reject_ratio: float = _fraction(0.05)
+
+    def _cross_problems(self):
+        if not self.inputs and self.format != "chatterbot":
+            yield "inputs", f"format {self.format!r} needs at least one input path"
 
 
 @dataclasses.dataclass
 class VocabularyConfig:
-    vocab_size: int = 8000
-    smoothing: float = 0.7
+    vocab_size: int = setting(8000, minimum=100, maximum=2_000_000)
+    smoothing: float = _fraction(0.7)
     lower_case: bool = False
-    num_unused: int = 100
-    max_characters: int = 10000
+    num_unused: int = setting(100, minimum=0, maximum=100_000)
+    max_characters: int = setting(10000, minimum=1, maximum=1_000_000)
     # Unseen common Hangul / hanzi / kanji added for the scripts the corpus uses, so held-out
     # text stays off [UNK]; -1 = a twentieth of vocab_size, 0 = none.
-    seed_characters: int = -1
+    seed_characters: int = setting(-1, minimum=-1, maximum=1_000_000)
+
+    def _cross_problems(self):
+        # The special tokens, the [unusedN] ones and at least one character.
+        if self.vocab_size < len(SPECIAL_TOKENS) + self.num_unused + 1:
+            yield "vocab_size", (f"{self.vocab_size} leaves no room for text after the "
+                                 f"{len(SPECIAL_TOKENS)} special tokens and num_unused={self.num_unused}")
 
 
 @dataclasses.dataclass
 class PretrainingExamplesConfig:
-    max_seq_length: int = 128
-    short_seq_prob: float = 0.1
-    dupe_factor: int = 10
-    smoothing: float = 0.7
+    # [CLS] a [SEP] b [SEP] needs 5 positions; 512 is BERT's position-embedding table.
+    max_seq_length: int = setting(128, minimum=8, maximum=8192)
+    short_seq_prob: float = _fraction(0.1)
+    dupe_factor: int = setting(10, minimum=1, maximum=1000)
+    smoothing: float = _fraction(0.7)
     # 0 = every b follows its a (no next-sentence task: set pretraining.next_sentence_prediction
     # false too).
-    random_next_prob: float = 0.5
+    random_next_prob: float = _fraction(0.5)
     # Share of translation pairs (XLM's TLM) among the training instances, made from sentences
     # aligned across languages (NTREX lines, SIB-200 index_id); 0 = plain M-BERT.
-    translation_fraction: float = 0.0
-    seed: int = 12345
+    translation_fraction: float = _fraction(0.0)
+    seed: int = setting(12345, minimum=0, maximum=SEED_MAX)
 
 
 @dataclasses.dataclass
 class PretrainingConfig:
-    preset: str = "tiny"
-    train_steps: int = 1000
-    eval_steps: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    checkpoint_every: int = 500
-    mask_rate: float = 0.15
-    max_predictions: int = 20
+    preset: str = setting("tiny", choices=sorted(PRESETS))
+    train_steps: int = setting(1000, minimum=1)
+    # 0 = the whole eval split.
+    eval_steps: int = setting(20, minimum=0)
+    batch_size: int = setting(32, minimum=1, maximum=65536)
+    learning_rate: float = _learning_rate(1e-4)
+    warmup_steps: int = setting(100, minimum=0)
+    weight_decay: float = setting(0.01, minimum=0.0, maximum=1.0)
+    # 0 = no clipping.
+    clip_norm: float = setting(1.0, minimum=0.0)
+    checkpoint_every: int = setting(500, minimum=1)
+    mask_rate: float = setting(0.15, above=0.0, below=1.0)
+    max_predictions: int = setting(20, minimum=1, maximum=8192)
     whole_word_masking: bool = False
     # BERT's next-sentence prediction; false = masked LM only (RoBERTa, XLM).
     next_sentence_prediction: bool = True
     # Encoder shape overrides of the preset (num_layers, hidden_dim, num_heads,
-    # intermediate_dim, dropout).
+    # intermediate_dim, max_sequence_length, dropout).
     encoder: dict = dataclasses.field(default_factory=dict)
-    shuffle_buffer: int = 10000
+    shuffle_buffer: int = setting(10000, minimum=1, maximum=10_000_000)
     # "auto" turns bfloat16 / XLA on where the hardware supports them.
-    mixed_precision: str = "auto"
-    jit_compile: str = "auto"
+    mixed_precision: str = setting("auto", choices=("auto", "true", "false"))
+    jit_compile: str = setting("auto", choices=("auto", "true", "false"))
     tpu: Optional[str] = None
 
-    def __post_init__(self):
-        for key in ("mixed_precision", "jit_compile"):
-            if getattr(self, key) not in ("auto", "true", "false"):
-                raise ConfigError(f"pretraining.{key}: expected 'auto', 'true' or 'false', "
-                                  f"got {getattr(self, key)!r}")
-        try:
-            # vocab_size 1 stands in for the vocabulary's size, known only when it is built.
-            EncoderConfig.preset(self.preset, 1, **self.encoder)
-        except ValueError as e:
-            raise ConfigError(f"pretraining.encoder: {e}") from None
+    def encoder_config(self) -> EncoderConfig:
+        """The encoder shape (vocab_size 1 stands in for the vocabulary's size, known only once
+        it is built); ValueError names the bad override."""
+        return EncoderConfig.preset(self.preset, 1, **self.encoder)
+
+    def _cross_problems(self):
         if "vocab_size" in self.encoder:
-            raise ConfigError("pretraining.encoder.vocab_size: comes from the vocabulary; "
-                              "set vocabulary.vocab_size instead")
+            yield "encoder.vocab_size", "comes from the vocabulary; set vocabulary.vocab_size instead"
+            return
+        for name, value in self.encoder.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value > ENCODER_INT_MAX:
+                yield f"encoder.{name}", f"must be <= {ENCODER_INT_MAX}, got {value}"
+                return
+        if self.preset in PRESETS:
+            try:
+                self.encoder_config()
+            except ValueError as e:
+                yield "encoder", str(e)
 
 
 @dataclasses.dataclass
 class FinetuningConfig:
-    train_languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
-    max_seq_length: int = 128
-    batch_size: int = 32
-    learning_rate: float = 5e-5
-    epochs: int = 3
+    # Normalised language tags as the ingested data has them (`en`, `zh-Hans`), or "all".
+    train_languages: list[str] = setting(default_factory=lambda: ["en"], check=_language_tag)
+    max_seq_length: int = setting(128, minimum=8, maximum=8192)
+    batch_size: int = setting(32, minimum=1, maximum=65536)
+    learning_rate: float = _learning_rate(5e-5)
+    epochs: int = setting(3, minimum=1, maximum=100_000)
     # Length in optimiser steps (0 = `epochs` passes over the rows), evaluated every eval_every
     # steps for early stopping and the best weights.
-    train_steps: int = 0
-    eval_every: int = 100
-    dropout: float = 0.1
+    train_steps: int = setting(0, minimum=0)
+    eval_every: int = setting(100, minimum=1)
+    dropout: float = setting(0.1, minimum=0.0, below=1.0)
     # "cls": BERT's pooled [CLS]; "mean": token vectors averaged (for an encoder pretrained
     # without next-sentence prediction, whose [CLS] and pooler never trained).
-    pooling: str = "cls"
-    early_stopping_patience: int = 2
+    pooling: str = setting("cls", choices=("cls", "mean"))
+    early_stopping_patience: int = setting(2, minimum=0)
     # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
-    # of the encoder this pipeline pretrained.
+    # of the encoder this pipeline pretrained; relative to the config file.
     pretrained_preset_dir: Optional[str] = None
     random_init: bool = False
     shuffle_labels: bool = False
-    seed: int = 0
-
-
-    def __post_init__(self):
-        if self.pooling not in ("cls", "mean"):
-            raise ConfigError(f"finetuning.pooling: expected 'cls' or 'mean', got {self.pooling!r}")
+    seed: int = setting(0, minimum=0, maximum=SEED_MAX)
 
 
 @dataclasses.dataclass
 class EvaluationConfig:
     # Which splits of the labelled data the Evaluator reads ("test" where the source has one).
-    splits: list[str] = dataclasses.field(default_factory=lambda: ["eval"])
-    min_accuracy: float = 0.0
+    splits: list[str] = setting(default_factory=lambda: ["eval"], choices=ALL_SPLITS)
+    min_accuracy: float = _fraction(0.0)
     # No language may lose more than this (absolute accuracy, 0.05 = 5 points) against the
     # latest blessed model.
-    max_language_drop: float = 0.05
+    max_language_drop: float = _fraction(0.05)
 
 
 @dataclasses.dataclass
 class PushConfig:
+    # Where pushed models go. Relative: inside the run's output folder (`..` may not leave it).
+    # Absolute: inside this repository or the config file's folder, unless
+    # allow_any_serving_dir is true. gs:// and other URLs are taken as they are.
     serving_dir: str = "serving"
-    model_name: str = "mbert_classifier"
+    model_name: str = setting("mbert_classifier", check=_folder_name)
+    allow_any_serving_dir: bool = False
 
 
 @dataclasses.dataclass
@@ -165,10 +279,10 @@ class VertexConfig:
     # Beam arguments for the Beam stages on Vertex (e.g. --runner=DataflowRunner ...).
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Resources of the two Trainer steps (Vertex schedules a matching machine).
-    trainer_cpu_limit: float = 8.0
-    trainer_memory_gib: float = 30.0
+    trainer_cpu_limit: float = setting(8.0, above=0.0, maximum=1024.0)
+    trainer_memory_gib: float = setting(30.0, above=0.0, maximum=16384.0)
     trainer_accelerator_type: Optional[str] = None  # e.g. NVIDIA_TESLA_A100, TPU_V3
-    trainer_accelerator_count: int = 0
+    trainer_accelerator_count: int = setting(0, minimum=0, maximum=64)
 
 
 BASE_MODEL_MODES = ("finetune", "continue-pretraining")
@@ -184,29 +298,21 @@ class BaseModelConfig:
     and heads on `pretraining_corpus` first.
     """
 
-    format: str = ""  # bert-tf1 | huggingface | keras-hub
+    # bert-tf1 | huggingface | keras-hub
+    format: str = setting("", choices=CHECKPOINT_FORMATS)
     # A local folder (relative to the config file) or gs://...
-    path: str = ""
-    mode: str = "finetune"
+    path: str = setting("", check=lambda value: None if value else "the checkpoint folder is required")
+    mode: str = setting("finetune", choices=BASE_MODEL_MODES)
     # None = as the checkpoint says (its tokenizer files, folder name or vocabulary).
     lower_case: Optional[bool] = None
-
-    def __post_init__(self):
-        from components.base_model.formats import FORMATS
-
-        if self.format not in FORMATS:
-            raise ConfigError(f"base_model.format: expected one of {', '.join(FORMATS)}, "
-                              f"got {self.format!r}")
-        if not self.path:
-            raise ConfigError("base_model.path: the checkpoint folder is required")
-        if self.mode not in BASE_MODEL_MODES:
-            raise ConfigError(f"base_model.mode: expected one of {', '.join(BASE_MODEL_MODES)}, "
-                              f"got {self.mode!r}")
 
 
 @dataclasses.dataclass
 class PipelineConfig:
-    pipeline_name: str = "mbert"
+    # Vertex AI's rule for pipeline names; holding it locally too keeps one config for both.
+    pipeline_name: str = setting("mbert", check=lambda value: None if re.fullmatch(
+        r"[a-z0-9][a-z0-9-]{0,127}", value) else (f"{value!r} must be lower-case letters, digits and '-' "
+                                                  f"(Vertex AI's rule), e.g. 'mbert-demo'"))
     pretraining_corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
     # More text for pretraining, ingested on its own and read with pretraining_corpus as one
     # corpus by the vocabulary and the pretraining examples (train and eval splits only: a
@@ -227,15 +333,21 @@ class PipelineConfig:
     # Beam arguments for local runs; the runner adds multi-process DirectRunner defaults.
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Which stages run: "ingestion" stops after statistics/schema/validation.
-    stages: str = "all"
+    stages: str = setting("all", choices=("all", "ingestion"))
 
-    def __post_init__(self):
-        # Vertex AI's rule for pipeline names; holding it locally too keeps one config for both.
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", self.pipeline_name):
-            raise ConfigError(f"pipeline_name: {self.pipeline_name!r} must be lower-case letters, "
-                              f"digits and '-' (Vertex AI's rule), e.g. 'mbert-demo'")
-        if self.stages not in ("all", "ingestion"):
-            raise ConfigError(f"stages: expected 'all' or 'ingestion', got {self.stages!r}")
+    def _cross_problems(self):
+        if self.base_model is not None:
+            return  # The checkpoint sets the encoder; components/base_model/preflight.py checks lengths.
+        try:
+            positions = self.pretraining.encoder_config().max_sequence_length
+        except ValueError:
+            return  # reported under pretraining.encoder
+        for key in ("pretraining_examples.max_seq_length", "finetuning.max_seq_length"):
+            section, name = key.split(".")
+            length = getattr(getattr(self, section), name)
+            if length > positions:
+                yield key, (f"{length} is longer than the encoder's {positions} positions "
+                            f"(pretraining.encoder.max_sequence_length)")
 
     def pretrains(self) -> bool:
         """Whether the pretraining stage runs (from scratch or continued from base_model)."""
@@ -251,78 +363,205 @@ class PipelineConfig:
         return max(lengths, key=lambda item: item[0])
 
 
-def _check_type(value: Any, annotation: Any, key: str) -> Any:
-    """Returns value converted to annotation, or raises ConfigError naming key."""
+def _check_type(value: Any, annotation: Any, key: str, problems: list[str]) -> Any:
+    """Returns value converted to annotation, or raises ConfigError naming key.
+
+    Problems inside a nested section are added to `problems` (the section is still built, from
+    its valid keys), so that one load reports every problem.
+    """
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _check_type(value, inner, key)
+        return _check_type(value, inner, key, problems)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
         (inner,) = typing.get_args(annotation)
-        return [_check_type(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_check_type(v, inner, f"{key}[{i}]", problems) for i, v in enumerate(value)]
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return _from_dict(annotation, value, prefix=f"{key}.")
+        return _from_dict(annotation, value, f"{key}.", problems)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{key}: number out of range: {value}") from None
     if annotation is bool and not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true/false, got {value!r}")
     if annotation in (int, float) and isinstance(value, bool):
         raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}")
     if not isinstance(value, annotation):
-        raise ConfigError(
-            f"{key}: expected {annotation.__name__}, got {type(value).__name__} ({value!r})")
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ConfigError(f"{key}: expected {annotation.__name__}, got {type(value).__name__} ({shown})")
     return value
 
 
-def _from_dict(cls: type, data: dict, prefix: str = ""):
+def _from_dict(cls: type, data: dict, prefix: str, problems: list[str]):
+    """Builds cls from the keys of data that are known and of the right type; the others are
+    added to problems (and left at their defaults)."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {prefix}{unknown[0]} (known keys under "
-            f"{prefix.rstrip('.') or 'the top level'}: {', '.join(sorted(names))})")
-    values = {k: _check_type(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    for key in sorted(set(data) - names, key=str):
+        problems.append(f"unknown key {prefix}{key} (known keys under "
+                        f"{prefix.rstrip('.') or 'the top level'}: {', '.join(sorted(names))})")
+    values = {}
+    for key, value in data.items():
+        if key in names:
+            try:
+                values[key] = _check_type(value, hints[key], f"{prefix}{key}", problems)
+            except ConfigError as e:
+                problems.extend(e.problems)
     return cls(**values)
 
 
+def config_problems(section: Any, prefix: str = "") -> list[str]:
+    """Every rule of every setting (`setting(...)`) and every cross-key check of a section and
+    the sections inside it, as one line per problem, each starting with its key."""
+    problems = []
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        key = f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            problems += config_problems(value, f"{key}.")
+        elif "rule" in field.metadata:
+            problems += field.metadata["rule"].problems(key, value)
+    if not problems and hasattr(section, "_cross_problems"):
+        # Cross-key checks assume each key is valid on its own.
+        problems += [f"{prefix}{key}: {message}" for key, message in section._cross_problems()]
+    return problems
+
+
 def config_from_dict(data: dict, base_dir: pathlib.Path | str = ".") -> PipelineConfig:
-    """Builds a PipelineConfig from a mapping; relative input paths resolve against base_dir."""
+    """Builds a PipelineConfig from a mapping; relative paths resolve against base_dir.
+
+    Raises:
+      ConfigError: listing every problem found (unknown keys, wrong types, values out of
+        range, serving_dir outside the allowed places), one line each, naming the key.
+    """
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a mapping at the top level")
-    config = _from_dict(PipelineConfig, data)
-    base = pathlib.Path(base_dir)
+    problems: list[str] = []
+    config = _from_dict(PipelineConfig, data, "", problems)
+    problems += config_problems(config)
+    base = pathlib.Path(base_dir).resolve()
     for section in CORPUS_SECTIONS:
         corpus = getattr(config, section)
         if corpus is None:
             continue
-        corpus.inputs = [str((base / p).resolve()) if not _is_remote(p) else p
-                         for p in corpus.inputs]
-    if config.base_model is not None and not _is_remote(config.base_model.path):
-        config.base_model.path = str((base / config.base_model.path).resolve())
+        corpus.inputs = [_resolve(base, p) for p in corpus.inputs]
+    if config.base_model is not None and config.base_model.path:
+        config.base_model.path = _resolve(base, config.base_model.path)
+    if config.finetuning.pretrained_preset_dir:
+        config.finetuning.pretrained_preset_dir = _resolve(base, config.finetuning.pretrained_preset_dir)
+    try:
+        config.push.serving_dir = _serving_dir(config.push, base)
+    except ConfigError as e:
+        problems += e.problems
+    if problems:
+        raise ConfigError(problems)
     return config
 
 
+def _resolve(base: pathlib.Path, path: str) -> str:
+    """path made absolute against base and normalised (URLs are left as they are)."""
+    return path if _is_remote(path) else str((base / path).resolve())
+
+
+def _serving_dir(push: PushConfig, base: pathlib.Path) -> str:
+    """push.serving_dir normalised; ConfigError when it leaves the places it may be.
+
+    Relative paths stay relative (the runner puts them under its output folder) and may not
+    climb out of it; absolute ones must be inside the repository or the config file's folder
+    (symbolic links resolved) unless push.allow_any_serving_dir.
+    """
+    path = push.serving_dir
+    if _is_remote(path):
+        return path
+    if not path.strip():
+        raise ConfigError("push.serving_dir: must name a folder")
+    if not os.path.isabs(path):
+        normal = os.path.normpath(path)
+        if normal == "." or normal == ".." or normal.startswith(".." + os.sep):
+            raise ConfigError(f"push.serving_dir: {path!r} must name a folder inside the run's output "
+                              f"folder (relative paths may not leave it)")
+        return normal
+    resolved = pathlib.Path(path).resolve()
+    if push.allow_any_serving_dir or any(resolved.is_relative_to(place) for place in (REPO_ROOT, base)):
+        return str(resolved)
+    raise ConfigError(f"push.serving_dir: {resolved} is outside this repository ({REPO_ROOT}) and the "
+                      f"config's folder ({base}); use a relative path (inside the output folder), or set "
+                      f"push.allow_any_serving_dir: true")
+
+
+# A config is a few dozen lines; the limits stop a hostile file before it costs anything.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_DEPTH = 20
+
+
+def _check_yaml_shape(text: str) -> None:
+    """Raises ConfigError on YAML aliases (`*name`: nested ones expand exponentially, the
+    "billion laughs"), on nesting deeper than MAX_YAML_DEPTH and on a key given twice in one
+    mapping (YAML keeps the last silently); reads events only, so nothing is expanded or built."""
+    # One entry per open collection: for a mapping, [keys seen, whether the next node is a key];
+    # None for a sequence.
+    open_collections: list[list | None] = []
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"line {line}: YAML aliases (*{event.anchor}) are not allowed in a config; "
+                              f"write the value out")
+        if isinstance(event, yaml.CollectionEndEvent):
+            open_collections.pop()
+            continue
+        if not isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            continue
+        parent = open_collections[-1] if open_collections else None
+        if parent is not None:
+            keys, is_key = parent
+            if is_key and isinstance(event, yaml.ScalarEvent):
+                if event.value in keys:
+                    raise ConfigError(f"line {line}: key {event.value!r} appears twice in one mapping")
+                keys.add(event.value)
+            parent[1] = not is_key
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_collections.append([set(), True] if isinstance(event, yaml.MappingStartEvent) else None)
+            if len(open_collections) > MAX_YAML_DEPTH:
+                raise ConfigError(f"line {line}: nested deeper than {MAX_YAML_DEPTH} levels")
+
+
 def load_config(path: pathlib.Path | str = DEFAULT_CONFIG) -> PipelineConfig:
-    """Reads a YAML config; relative paths inside it are relative to the file."""
+    """Reads a YAML config; relative paths inside it are relative to the file.
+
+    Raises:
+      ConfigError: one line per problem, each starting with the file's path.
+    """
     path = pathlib.Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(f"cannot read config {path}: not a regular file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes, not a config")
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    try:
+        _check_yaml_shape(text)
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        # PyYAML's message spans lines; one problem is one line.
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from e
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
     try:
         return config_from_dict(data, base_dir=path.parent)
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from e
+        raise ConfigError([f"{path}: {problem}" for problem in e.problems]) from e
 
 
 def _is_remote(path: str) -> bool:
@@ -330,7 +569,8 @@ def _is_remote(path: str) -> bool:
 
 
 def check_inputs_exist(config: PipelineConfig) -> None:
-    """Raises ConfigError naming the key of the first local input that does not exist."""
+    """Raises ConfigError naming the key of every local input that does not exist."""
+    problems = []
     for section in CORPUS_SECTIONS:
         if getattr(config, section) is None:
             continue
@@ -338,13 +578,15 @@ def check_inputs_exist(config: PipelineConfig) -> None:
             if _is_remote(path) or "{SPAN}" in path:
                 continue
             if not pathlib.Path(path).exists():
-                raise ConfigError(f"{section}.inputs[{i}]: path does not exist: {path}")
+                problems.append(f"{section}.inputs[{i}]: path does not exist: {path}")
     preset_dir = config.finetuning.pretrained_preset_dir
     if preset_dir and not _is_remote(preset_dir) and not pathlib.Path(preset_dir).exists():
-        raise ConfigError(f"finetuning.pretrained_preset_dir: path does not exist: {preset_dir}")
+        problems.append(f"finetuning.pretrained_preset_dir: path does not exist: {preset_dir}")
     base_model = config.base_model
     if base_model and not _is_remote(base_model.path) and not pathlib.Path(base_model.path).is_dir():
-        raise ConfigError(f"base_model.path: no such folder: {base_model.path}")
+        problems.append(f"base_model.path: no such folder: {base_model.path}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def config_to_dict(config: PipelineConfig) -> dict:

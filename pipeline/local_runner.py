@@ -105,20 +105,14 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
 @click.option("--verbose", is_flag=True, help="Show TensorFlow, TFX and Beam logs.")
 def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
     """Run the whole pipeline locally (LocalDagRunner, SQLite metadata, Beam DirectRunner)."""
-    from pipeline.config import ConfigError
-
     quiet_logs(verbose)
-    try:
-        config = load_config(config_path)
-        check_inputs_exist(config)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from e
+    # A ConfigError (here, or from run_pipeline's checks such as a base_model checkpoint that does
+    # not fit) reaches the `mbert` group, which prints one line per problem and exits 2.
+    config = load_config(config_path)
+    check_inputs_exist(config)
     output_dir = output_dir or str(REPO_ROOT / "outputs" / config.pipeline_name)
     started = time.monotonic()
-    try:
-        result = run_pipeline(config_path, output_dir)
-    except ConfigError as e:  # e.g. a base_model checkpoint that does not fit
-        raise click.ClickException(str(e)) from e
+    result = run_pipeline(config_path, output_dir)
     click.echo(f"pipeline {config.pipeline_name} finished in {time.monotonic() - started:.0f} s")
     click.echo(f"artifacts: {result['paths'].pipeline_root}")
     click.echo(f"ML Metadata: {result['paths'].metadata_path}")
@@ -127,4 +121,7 @@ def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    # Through the `mbert` group, which turns config problems into lines and exit code 2.
+    from pipeline.cli import main
+
+    main(["run", *sys.argv[1:]])

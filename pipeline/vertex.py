@@ -84,10 +84,8 @@ def compile_command(target, config_path, output, image, pipeline_root):
     from pipeline.local_runner import quiet_logs
 
     quiet_logs(verbose=False)
-    try:
-        path = compile_pipeline(load_config(config_path), output, image, pipeline_root)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from e
+    # A ConfigError reaches the `mbert` group: one line per problem, exit 2.
+    path = compile_pipeline(load_config(config_path), output, image, pipeline_root)
     click.echo(f"{target} pipeline written to {path}")
 
 
@@ -105,12 +103,9 @@ def schedule_command(cron, config_path, project, region, template, dry_run):
     from pipeline.local_runner import quiet_logs
 
     quiet_logs(verbose=False)
-    try:
-        config = load_config(config_path)
-        if template is None:
-            template = compile_pipeline(config, str(pathlib.Path(tempfile.mkdtemp()) / "pipeline.json"))
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from e
+    config = load_config(config_path)
+    if template is None:
+        template = compile_pipeline(config, str(pathlib.Path(tempfile.mkdtemp()) / "pipeline.json"))
     request = schedule_request(config, template, cron, project, region)
     if dry_run:
         click.echo(json.dumps(request, indent=2))

@@ -43,3 +43,26 @@ def ntrex_documents(ntrex_dir) -> int:
     """News documents in the NTREX folder in use (123 in full, 5 in the sample)."""
     with open(ntrex_dir / "DOCUMENT_IDS.tsv", encoding="utf-8") as f:
         return len({line.strip() for line in f if line.strip()})
+
+
+@pytest.fixture()
+def time_limit():
+    """`with time_limit(seconds):` fails the test instead of letting it hang (e.g. on a FIFO or
+    a device opened by mistake)."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def limit(seconds: int = 60):
+        def expire(*_):
+            raise TimeoutError(f"blocked for {seconds} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.alarm(seconds)
+        try:
+            yield
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return limit

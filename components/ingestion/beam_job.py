@@ -15,6 +15,7 @@ the counting that feeds summary.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -138,6 +139,19 @@ def clear_outputs(output_dir: str) -> None:
                 tf.io.gfile.remove(path)
 
 
+@contextlib.contextmanager
+def removing_beam_temp_on_failure(output_dir: str):
+    """Runs the block; if it fails, removes the `beam-temp-*` folders that Beam's file sinks
+    leave next to their outputs (in output_dir and its Split-* folders), then re-raises."""
+    try:
+        yield
+    except BaseException:
+        for folder in [output_dir] + [split_dir(output_dir, split) for split in ALL_SPLITS]:
+            for path in tf.io.gfile.glob(os.path.join(folder, "beam-temp-*")):
+                tf.io.gfile.rmtree(path)
+        raise
+
+
 def finalize_outputs(output_dir: str) -> dict:
     """Reads summary.json back and tidies the split folders after the pipeline ran.
 
@@ -190,7 +204,8 @@ def run_ingestion(format: str, inputs: Sequence[str], output_dir: str, max_chars
     tf.io.gfile.makedirs(output_dir)
     clear_outputs(output_dir)
     logging.info("Ingesting %d %s files into %s", len(tasks), format, output_dir)
-    with beam.Pipeline(options=PipelineOptions(list(beam_pipeline_args or []))) as pipeline:
+    with removing_beam_temp_on_failure(output_dir), \
+            beam.Pipeline(options=PipelineOptions(list(beam_pipeline_args or []))) as pipeline:
         build_ingestion(pipeline, tasks, output_dir, max_chars=max_chars, max_reject_ratio=max_reject_ratio)
     content = finalize_outputs(output_dir)
     summary_lib.check_reject_ratio(content)

@@ -55,7 +55,7 @@ def CorpusIngestion(
     output_dir = examples.uri
     beam_job.clear_outputs(output_dir)
     pipeline = beam_pipeline if beam_pipeline is not None else beam.Pipeline()
-    with pipeline as p:
+    with beam_job.removing_beam_temp_on_failure(output_dir), pipeline as p:
         beam_job.build_ingestion(p, tasks, output_dir, max_chars=max_chars, max_reject_ratio=max_reject_ratio)
     summary = beam_job.finalize_outputs(output_dir)
 

@@ -2,13 +2,14 @@
 
 Every reader decodes line by line from bytes, so an undecodable line costs that line only
 (reason `invalid_utf8`) and never the rest of the file. A UTF-8 byte-order mark at the start
-of a file and CRLF line ends are normalised away. A file that yields no record at all yields
-one `empty_file` reject instead, so that it is counted and named.
+of a file is dropped, and LF, CRLF and a lone CR all end a line. A file that yields no record
+at all yields one `empty_file` reject instead, so that it is counted and named; one that fails
+part way ends with an `unreadable_file` reject.
 
 `plan_tasks(format, inputs)` lists the files of each input (raising `IngestionInputError`
-naming the path when one is missing, unreadable or holds nothing of that format), and
-`read_task(task)` reads one of them; the Beam job runs the second in a FlatMap so that
-reading scales out with the number of files.
+naming the path when one is missing, unreadable, not a regular file or folder, or holds
+nothing of that format), and `read_task(task)` reads one of them; the Beam job runs the second
+in a FlatMap so that reading scales out with the number of files.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import dataclasses
 import json
 import os
 import re
+import typing
 from collections.abc import Iterator, Sequence
 
 import yaml
 
-from components.ingestion.records import RawRecord
+from components.ingestion.records import RawRecord, excerpt
 
 FORMATS = ("text", "jsonl", "tsv", "ntrex", "sib200", "chatterbot")
 
@@ -64,24 +66,72 @@ class FileTask:
 
 # --------------------------------------------------------------------------- line decoding
 
+# CRLF, LF and a lone CR (old Mac files, or one line saved by a Windows editor) all end a line.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_CHUNK_BYTES = 1 << 20
+# A longer line is rejected `too_long` without being held in memory (a file with no line end,
+# such as a dump of /dev/zero, would otherwise be read whole); every accepted record is far
+# shorter (max_chars is in code points, at most 4 bytes each, plus the JSON around it).
+MAX_LINE_BYTES = 8 << 20
+_KEPT_BYTES = 1024  # what an over-long line keeps for its excerpt
 
-def _read_lines(path: str) -> Iterator[tuple[int, str | None, bytes]]:
-    """Yields (1-based line number, decoded line or None if undecodable, raw bytes).
 
-    Line ends (LF or CRLF) are removed and a BOM on the first line is dropped.
+class Line(typing.NamedTuple):
+    """One line of a file: its 1-based number, its text (None when unusable), its bytes, and
+    why it is unusable (`invalid_utf8`, `too_long`) or None."""
+
+    number: int
+    text: str | None
+    raw: bytes
+    error: str | None = None
+
+
+def _split_lines(stream: typing.BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """Yields (line bytes without the line end, the line's full length in bytes).
+
+    Reads in chunks; of a line over MAX_LINE_BYTES only the first _KEPT_BYTES are kept.
+    """
+    buffer = b""
+    dropped = 0  # bytes of the current line already thrown away
+    while True:
+        chunk = stream.read(_CHUNK_BYTES)
+        buffer += chunk
+        start = 0
+        for match in _LINE_END.finditer(buffer):
+            if chunk and match.group() == b"\r" and match.end() == len(buffer):
+                break  # may be the first half of a CRLF split across chunks
+            yield buffer[start:match.start()], dropped + match.start() - start
+            dropped = 0
+            start = match.end()
+        buffer = buffer[start:]
+        if not chunk:
+            if buffer or dropped:
+                yield buffer, dropped + len(buffer)
+            return
+        if len(buffer) > MAX_LINE_BYTES:
+            # No line end inside buffer, except maybe a trailing CR that must stay.
+            tail = b"\r" if buffer.endswith(b"\r") else b""
+            dropped += len(buffer) - _KEPT_BYTES - len(tail)
+            buffer = buffer[:_KEPT_BYTES] + tail
+
+
+def _read_lines(path: str) -> Iterator[Line]:
+    """Yields the lines of a file, decoded one by one.
+
+    Line ends (LF, CRLF or CR) are removed and a BOM on the first line is dropped; an
+    undecodable line or one over MAX_LINE_BYTES comes with its error instead of its text.
     """
     with open(path, "rb") as stream:
-        for number, raw in enumerate(stream, start=1):
-            if raw.endswith(b"\n"):
-                raw = raw[:-1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
+        for number, (raw, length) in enumerate(_split_lines(stream), start=1):
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM):]
+            if length > MAX_LINE_BYTES:
+                yield Line(number, None, raw[:_KEPT_BYTES], "too_long")
+                continue
             try:
-                yield number, raw.decode("utf-8"), raw
+                yield Line(number, raw.decode("utf-8"), raw)
             except UnicodeDecodeError:
-                yield number, None, raw
+                yield Line(number, None, raw, "invalid_utf8")
 
 
 def _is_blank(line: str) -> bool:
@@ -90,8 +140,9 @@ def _is_blank(line: str) -> bool:
     return not line.strip(" \t")
 
 
-def _invalid_utf8(task: FileTask, number: int, raw: bytes, **fields) -> RawRecord:
-    return RawRecord(source=task.path, line=number, error="invalid_utf8",
+def _line_error(task: FileTask, number: int, raw: bytes, error: str, **fields) -> RawRecord:
+    """The reject of a line that has no text (`invalid_utf8`, `too_long`)."""
+    return RawRecord(source=task.path, line=number, error=error,
                      excerpt=raw.decode("utf-8", errors="backslashreplace"), **fields)
 
 
@@ -111,7 +162,7 @@ def read_text_file(task: FileTask) -> Iterator[RawRecord]:
     document = 0
     sentence = 0
     produced = 0
-    for number, line, raw in _read_lines(task.path):
+    for number, line, raw, error in _read_lines(task.path):
         if line is not None and _is_blank(line):
             if sentence:
                 document += 1
@@ -119,7 +170,7 @@ def read_text_file(task: FileTask) -> Iterator[RawRecord]:
             continue
         fields = dict(language=task.language, doc_id=f"{task.doc_prefix}#{document}", sentence_index=sentence)
         if line is None:
-            yield _invalid_utf8(task, number, raw, **fields)
+            yield _line_error(task, number, raw, error, **fields)
         else:
             yield RawRecord(source=task.path, line=number, text=line, **fields)
         sentence += 1
@@ -128,13 +179,34 @@ def read_text_file(task: FileTask) -> Iterator[RawRecord]:
         yield _empty_file(task)
 
 
+# Integers a row may give for a string field (doc_id, label) or for sentence_index: what a
+# tf.Example int64 holds, and sentence positions well inside an int32.
+_MAX_ID = 2**63 - 1
+_MAX_SENTENCE_INDEX = 2**31 - 1
+
+
 def _optional_str(row: dict, key: str) -> str | None:
     value = row.get(key)
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"field {key!r} must be a string, got {type(value).__name__}")
+    if isinstance(value, int) and not -_MAX_ID <= value <= _MAX_ID:
+        raise ValueError(f"field {key!r}: integer out of range")
     return str(value)
+
+
+def _sentence_index(value) -> int | None:
+    """A row's sentence_index: a non-negative integer or digit string, None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"field 'sentence_index' must be an integer, got {excerpt(repr(value))}")
+    if not 0 <= value <= _MAX_SENTENCE_INDEX:
+        raise ValueError(f"field 'sentence_index' must be in [0, {_MAX_SENTENCE_INDEX}]")
+    return value
 
 
 def _tabular_record(task: FileTask, number: int, row: dict, sentence_counts: dict) -> RawRecord:
@@ -150,19 +222,12 @@ def _tabular_record(task: FileTask, number: int, row: dict, sentence_counts: dic
     doc_id = _optional_str(row, "doc_id")
     label = _optional_str(row, "label")
     split = _optional_str(row, "split")
-    index = row.get("sentence_index")
-    if index is not None and index != "":
-        try:
-            index = int(index)
-        except (TypeError, ValueError):
-            raise ValueError(f"field 'sentence_index' must be an integer, got {index!r}") from None
-        if index < 0:
-            raise ValueError(f"field 'sentence_index' must be >= 0, got {index}")
+    index = _sentence_index(row.get("sentence_index"))
     if doc_id is None:
         # Without a doc id every row is its own document.
         doc_id = f"{task.doc_prefix}:{number}"
-        index = 0 if index in (None, "") else index
-    elif index in (None, ""):
+        index = 0 if index is None else index
+    elif index is None:
         # Rows of one document are numbered in file order.
         index = sentence_counts[doc_id]
     sentence_counts[doc_id] += 1
@@ -175,12 +240,12 @@ def read_jsonl_file(task: FileTask) -> Iterator[RawRecord]:
     `label`, `split`, `sentence_index`. Blank lines are skipped; other keys are ignored."""
     produced = 0
     sentence_counts: dict[str, int] = collections.Counter()
-    for number, line, raw in _read_lines(task.path):
+    for number, line, raw, error in _read_lines(task.path):
         if line is not None and _is_blank(line):
             continue
         produced += 1
         if line is None:
-            yield _invalid_utf8(task, number, raw)
+            yield _line_error(task, number, raw, error)
             continue
         try:
             row = json.loads(line)
@@ -190,6 +255,9 @@ def read_jsonl_file(task: FileTask) -> Iterator[RawRecord]:
         except ValueError as error:  # json.JSONDecodeError is a ValueError.
             yield RawRecord(source=task.path, line=number, error="malformed_row",
                             excerpt=f"{error}: {line}")
+        except RecursionError:  # json.loads of thousands of nested [ or {.
+            yield RawRecord(source=task.path, line=number, error="malformed_row",
+                            excerpt=f"JSON nested too deeply: {line}")
     if not produced:
         yield _empty_file(task)
 
@@ -201,7 +269,7 @@ def read_tsv_file(task: FileTask) -> Iterator[RawRecord]:
     header: list[str] | None = None
     produced = 0
     sentence_counts: dict[str, int] = collections.Counter()
-    for number, line, raw in _read_lines(task.path):
+    for number, line, raw, error in _read_lines(task.path):
         if line is not None and _is_blank(line):
             continue
         if header is None:
@@ -213,7 +281,7 @@ def read_tsv_file(task: FileTask) -> Iterator[RawRecord]:
             continue
         produced += 1
         if line is None:
-            yield _invalid_utf8(task, number, raw)
+            yield _line_error(task, number, raw, error)
             continue
         fields = line.split("\t")
         if len(fields) != len(header):
@@ -236,7 +304,7 @@ def _excerpt_of(line: str | None, raw: bytes) -> str:
 def _read_document_ids(path: str) -> list[str]:
     """DOCUMENT_IDS.tsv: line i holds the document id of line i of every NTREX file."""
     ids = []
-    for number, line, _ in _read_lines(path):
+    for number, line, _, _ in _read_lines(path):
         if line is None or not line.split("\t")[0].strip():
             raise IngestionInputError(f"{path}:{number}: no document id on this line")
         ids.append(line.split("\t")[0].strip())
@@ -255,7 +323,7 @@ def read_ntrex_file(task: FileTask) -> Iterator[RawRecord]:
         positions.append(seen[doc_id])
         seen[doc_id] += 1
     produced = 0
-    for number, line, raw in _read_lines(task.path):
+    for number, line, raw, error in _read_lines(task.path):
         produced += 1
         if number > len(doc_ids):
             yield RawRecord(source=task.path, line=number, error="missing_doc_id", language=task.language,
@@ -263,7 +331,7 @@ def read_ntrex_file(task: FileTask) -> Iterator[RawRecord]:
             continue
         fields = dict(language=task.language, doc_id=doc_ids[number - 1], sentence_index=positions[number - 1])
         if line is None:
-            yield _invalid_utf8(task, number, raw, **fields)
+            yield _line_error(task, number, raw, error, **fields)
         else:
             yield RawRecord(source=task.path, line=number, text=line, **fields)
     if not produced:
@@ -273,7 +341,7 @@ def read_ntrex_file(task: FileTask) -> Iterator[RawRecord]:
 def read_labels(path: str) -> list[str]:
     """SIB-200 labels.txt: one category per line."""
     labels = []
-    for number, line, _ in _read_lines(path):
+    for number, line, _, _ in _read_lines(path):
         if line is None:
             raise IngestionInputError(f"{path}:{number}: label is not valid UTF-8")
         if line.strip():
@@ -292,7 +360,7 @@ def read_sib200_file(task: FileTask) -> Iterator[RawRecord]:
     labels = frozenset(read_labels(task.aux_path))
     columns: dict[str, int] | None = None
     produced = 0
-    for number, line, raw in _read_lines(task.path):
+    for number, line, raw, error in _read_lines(task.path):
         if line is not None and _is_blank(line):
             continue
         if columns is None:
@@ -306,7 +374,7 @@ def read_sib200_file(task: FileTask) -> Iterator[RawRecord]:
             continue
         produced += 1
         if line is None:
-            yield _invalid_utf8(task, number, raw, language=task.language, split=task.split)
+            yield _line_error(task, number, raw, error, language=task.language, split=task.split)
             continue
         fields = line.split("\t")
         if len(fields) != width or not fields[columns["index_id"]].strip():
@@ -337,13 +405,13 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
     Lines are decoded one by one (undecodable ones replaced before parsing) so that an
     invalid byte costs only the utterances on that line. A file that is not valid YAML is
     one `malformed_row` reject at the parser's line; a conversation that is not a list of
-    strings is one `malformed_row` reject.
+    strings, or that is an alias of an earlier one, is one `malformed_row` reject.
     """
     decoded = []
-    bad_lines: dict[int, bytes] = {}
-    for number, line, raw in _read_lines(task.path):
+    bad_lines: dict[int, tuple[bytes, str]] = {}
+    for number, line, raw, error in _read_lines(task.path):
         if line is None:
-            bad_lines[number] = raw
+            bad_lines[number] = raw, error
             line = raw.decode("utf-8", errors="replace")
         decoded.append(line)
     text = "\n".join(decoded)
@@ -356,6 +424,10 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
         mark = getattr(error, "problem_mark", None)
         yield RawRecord(source=task.path, line=mark.line + 1 if mark else 0, error="malformed_row",
                         language=task.language, excerpt=f"invalid YAML: {getattr(error, 'problem', error)}")
+        return
+    except RecursionError:
+        yield RawRecord(source=task.path, line=0, error="malformed_row", language=task.language,
+                        excerpt="YAML nested too deeply")
         return
     if not isinstance(root, yaml.MappingNode):
         yield RawRecord(source=task.path, line=1, error="malformed_row", language=task.language,
@@ -371,9 +443,18 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
     if not isinstance(conversations, yaml.SequenceNode) or not conversations.value:
         yield _empty_file(task)
         return
+    read = set()
     for index, conversation in enumerate(conversations.value):
         doc_id = f"{task.doc_prefix}#{index}"
         line = conversation.start_mark.line + 1
+        if id(conversation) in read:
+            # A YAML alias (*name) of an earlier conversation: a few bytes could repeat a long
+            # conversation millions of times, so it costs one reject, not its utterances. The
+            # composed node only knows the line of the anchored original.
+            yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
+                            excerpt=f"conversation {index + 1} is a YAML alias of the one at line {line}")
+            continue
+        read.add(id(conversation))
         if not isinstance(conversation, yaml.SequenceNode) or not all(
                 isinstance(utterance, yaml.ScalarNode) for utterance in conversation.value):
             yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
@@ -386,7 +467,7 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
             bad = [number for number in range(first_line, last_line + 1) if number in bad_lines]
             value = "" if utterance.tag == "tag:yaml.org,2002:null" else utterance.value
             if bad:
-                yield _invalid_utf8(task, bad[0], bad_lines[bad[0]], **fields)
+                yield _line_error(task, bad[0], *bad_lines[bad[0]], **fields)
             elif label is None:
                 yield RawRecord(source=task.path, line=first_line, text=value, error="missing_label",
                                 excerpt=f"no 'categories' in file: {value}", **fields)
@@ -405,8 +486,21 @@ _READERS = {
 
 
 def read_task(task: FileTask) -> Iterator[RawRecord]:
-    """Reads one planned file with its format's reader."""
-    return _READERS[task.format](task)
+    """Reads one planned file with its format's reader.
+
+    A file that fails to read part way (permission denied, an I/O error, its DOCUMENT_IDS.tsv
+    or labels.txt gone bad since planning) ends with one `unreadable_file` reject at line 0
+    naming the error; the records read before it stand, and the job goes on.
+    """
+    read = 0
+    try:
+        for record in _READERS[task.format](task):
+            read += 1
+            yield record
+    except (OSError, IngestionInputError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        yield RawRecord(source=task.path, line=0, error="unreadable_file", language=task.language,
+                        excerpt=f"read failed after {read} records: {reason}")
 
 
 # --------------------------------------------------------------------------- planning
@@ -419,10 +513,16 @@ def default_chatterbot_path() -> str:
     return os.path.join(os.path.dirname(chatterbot_corpus.__file__), "data")
 
 
-def _check_readable(path: str) -> None:
+def _check_readable(path: str, file: bool = False) -> None:
+    """Raises IngestionInputError naming path unless it is a readable regular file (or folder,
+    unless `file`): a FIFO, device or socket could block or never end, so it is never opened."""
     if not os.path.exists(path):
         raise IngestionInputError(f"{path}: no such file or directory")
-    if not os.access(path, os.R_OK):
+    if not os.path.isfile(path) and not os.path.isdir(path):
+        raise IngestionInputError(f"{path}: not a regular file or folder (a FIFO, device or socket is not read)")
+    if file and not os.path.isfile(path):
+        raise IngestionInputError(f"{path}: is a folder, expected a file")
+    if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
         raise IngestionInputError(f"{path}: permission denied")
 
 
@@ -482,7 +582,7 @@ def _ntrex_tasks(path: str) -> list[FileTask]:
         if not files:
             raise IngestionInputError(f"{path}: no newstest2019-{{src,ref}}.<code>.txt files found")
     doc_ids = os.path.join(folder, _NTREX_DOC_IDS)
-    _check_readable(doc_ids)
+    _check_readable(doc_ids, file=True)
     _read_document_ids(doc_ids)  # A broken id file fails here, naming its line, not in a Beam worker.
     return [FileTask("ntrex", file, f"ntrex/{os.path.basename(file)}",
                      language=_NTREX_FILE.match(os.path.basename(file)).group("code"), aux_path=doc_ids)
@@ -502,7 +602,7 @@ def _sib200_tasks(path: str) -> list[FileTask]:
         for split_file, split in _SIB_SPLITS.items():
             file = os.path.join(folder, split_file + ".tsv")
             if os.path.isfile(file) and only in (None, split_file + ".tsv"):
-                _check_readable(labels)
+                _check_readable(labels, file=True)
                 read_labels(labels)  # Fails here, naming the file, rather than in a Beam worker.
                 tasks.append(FileTask("sib200", file, f"sib200/{os.path.basename(folder)}/{split_file}.tsv",
                                       language=os.path.basename(folder), split=split, aux_path=labels))
@@ -535,17 +635,24 @@ def plan_tasks(fmt: str, inputs: Sequence[str]) -> list[FileTask]:
     for path in inputs:
         path = str(path)
         _check_readable(path)
-        if fmt == "text":
-            tasks += _language_folder_tasks(fmt, path, ".txt")
-        elif fmt == "chatterbot":
-            tasks += [dataclasses.replace(task, doc_prefix="chatterbot/" + task.doc_prefix.split("/", 1)[1])
-                      for task in _language_folder_tasks(fmt, path, ".yml")]
-        elif fmt in ("jsonl", "tsv"):
-            tasks += _tabular_tasks(fmt, path)
-        elif fmt == "ntrex":
-            tasks += _ntrex_tasks(path)
-        else:
-            tasks += _sib200_tasks(path)
+        try:
+            tasks += _path_tasks(fmt, path)
+        except OSError as error:  # e.g. a sub-folder that cannot be listed
+            raise IngestionInputError(f"{error.filename or path}: {error.strerror or error}") from None
     for task in tasks:
-        _check_readable(task.path)
+        _check_readable(task.path, file=True)
     return tasks
+
+
+def _path_tasks(fmt: str, path: str) -> list[FileTask]:
+    """The FileTasks of one input path of a format."""
+    if fmt == "text":
+        return _language_folder_tasks(fmt, path, ".txt")
+    if fmt == "chatterbot":
+        return [dataclasses.replace(task, doc_prefix="chatterbot/" + task.doc_prefix.split("/", 1)[1])
+                for task in _language_folder_tasks(fmt, path, ".yml")]
+    if fmt in ("jsonl", "tsv"):
+        return _tabular_tasks(fmt, path)
+    if fmt == "ntrex":
+        return _ntrex_tasks(path)
+    return _sib200_tasks(path)

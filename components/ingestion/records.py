@@ -6,12 +6,19 @@ record, between an `AcceptedRecord` (becomes a tf.Example) and a `Rejected` one 
 snake_case reason. Every record read ends up in exactly one of the two, which is what makes
 `accepted + rejected == records_read` hold.
 
+Every string a record carries out (text, ids, source, excerpt) encodes as UTF-8: lone
+surrogates are rejected in the text and fields, escaped in file names and doc ids.
+
 Reject reasons (first match wins, in this order):
-  reader-side: `empty_file` (one per file without any record), `invalid_utf8` (the line's
-    bytes do not decode), `malformed_row` (JSON/TSV/YAML row that cannot be parsed or lacks
+  reader-side: `empty_file` (one per file without any record), `unreadable_file` (reading
+    failed part way, e.g. permission denied or an I/O error: one per file, line 0, the error
+    in the excerpt), `invalid_utf8` (the line's bytes do not decode), `too_long` (a line over
+    `readers.MAX_LINE_BYTES`, never held in memory), `malformed_row` (JSON/TSV/YAML row that cannot be parsed or lacks
     a required field), `malformed_header` (TSV header without a `text` column: one per
     file), `missing_doc_id` (NTREX line with no line in DOCUMENT_IDS.tsv), `missing_label`
     (SIB-200 category absent or not in labels.txt, chatterbot file without categories);
+  `invalid_unicode`: text, language, label or split holding a lone surrogate (JSON can
+    spell one, `"\\ud800"`; it has no UTF-8 encoding);
   `control_characters`: NUL, other C0 controls except tab and newline (so a stray CR inside
     a line is rejected), DEL and C1 controls (U+0080..U+009F);
   `empty_text`: nothing but whitespace in a record (blank lines of the plain-text format are
@@ -103,13 +110,29 @@ class Rejected:
         return {"source": self.source, "line": self.line, "reason": self.reason, "excerpt": self.excerpt}
 
 
+def printable(text: str) -> str:
+    """text with anything UTF-8 cannot encode (lone surrogates, e.g. from a file name in
+    another encoding) shown as a backslash escape, so that it can be written out."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def has_lone_surrogate(text: str | None) -> bool:
+    """Whether text holds a code point that UTF-8 cannot encode."""
+    try:
+        (text or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def excerpt(text: str | bytes | None) -> str:
-    """At most EXCERPT_CHARS characters of a text (undecodable bytes shown as \\x escapes)."""
+    """At most EXCERPT_CHARS characters of a text (undecodable bytes and lone surrogates shown
+    as backslash escapes)."""
     if text is None:
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="backslashreplace")
-    return text[:EXCERPT_CHARS]
+    return printable(text[:EXCERPT_CHARS])
 
 
 def split_for_doc(doc_id: str) -> str:
@@ -139,14 +162,18 @@ def validate_record(record: RawRecord, max_chars: int = DEFAULT_MAX_CHARS) -> Ac
     Returns:
       The accepted record (stripped text, normalised language, split decided) or the reject.
     """
+    # A file name in another encoding reaches Python as lone surrogates: shown escaped.
+    source = printable(record.source)
     language = normalize_language(record.language) if record.language else None
 
     def reject(reason: str, shown: str | None = None) -> Rejected:
-        return Rejected(record.source, record.line, reason, excerpt(shown if shown is not None else record.text),
+        return Rejected(source, record.line, reason, excerpt(shown if shown is not None else record.text),
                         language)
 
     if record.error is not None:
         return reject(record.error, record.excerpt if record.text is None else record.text)
+    if any(has_lone_surrogate(value) for value in (record.text, record.language, record.label, record.split)):
+        return reject("invalid_unicode")
     text = record.text if record.text is not None else ""
     # Controls are looked for before stripping: str.strip() would silently eat some of them
     # (U+001C..U+001F and U+0085 count as whitespace to Python).
@@ -167,13 +194,13 @@ def validate_record(record: RawRecord, max_chars: int = DEFAULT_MAX_CHARS) -> Ac
             return reject("unknown_split", f"split={record.split!r}: {text}")
     else:
         split = None
-    doc_id = record.doc_id if record.doc_id else f"{record.source}:{record.line}"
+    doc_id = printable(record.doc_id) if record.doc_id else f"{source}:{record.line}"
     return AcceptedRecord(
         text=text,
         language=language,
         doc_id=doc_id,
         sentence_index=record.sentence_index,
         label=record.label,
-        source=f"{record.source}:{record.line}",
+        source=f"{source}:{record.line}",
         split=split or split_for_doc(doc_id),
     )
