@@ -133,7 +133,8 @@ class FinetuningConfig:
     random_init: bool = False
     shuffle_labels: bool = False
     seed: int = 0
-
+    # Most rows one call to the exported model may send; it bounds a request's memory.
+    max_serving_batch: int = 1024
 
     def __post_init__(self):
         if self.pooling not in ("cls", "mean"):
