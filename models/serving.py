@@ -12,6 +12,10 @@ Signatures (contract 5):
   transformed_labels(examples) -> {"label_index": int64 [batch]}: the example's `label` feature
     looked up in labels.txt (-1 when unknown); TFMA reads it as the label (a preprocessing
     function), because TFMA's multi-class metrics want class ids, not strings.
+
+Every signature takes exactly a 1-D string batch: anything else (a scalar, a 2-D batch) is an
+InvalidArgument error naming the input, and so is an Example without `text` or a predict call
+with more than `max_batch` rows. Each input row gets exactly one output row.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ TEXT_FEATURE = "text"
 LABEL_FEATURE = "label"
 LABEL_INDEX_KEY = "label_index"
 _REPLACEMENT_CHAR = 0xFFFD
+DEFAULT_MAX_BATCH = 1024
 
 
 def default_max_chars(seq_len: int) -> int:
@@ -72,14 +77,20 @@ class ServingModule(tf.Module):
       labels_file: `labels.txt`, one label per line, line number = class id.
       seq_len: packed sequence length.
       max_chars: characters kept per input (default `default_max_chars(seq_len)`).
+      max_batch: most rows one predict call may send (`serving_default`, `predict_text`); it
+        bounds the memory one request can take.
     """
 
     def __init__(self, classifier: keras.Model, vocab_dir: str | os.PathLike,
-                 labels_file: str | os.PathLike, seq_len: int, max_chars: int | None = None):
+                 labels_file: str | os.PathLike, seq_len: int, max_chars: int | None = None,
+                 max_batch: int = DEFAULT_MAX_BATCH):
         super().__init__(name="mbert_serving")
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise ValueError(f"max_batch must be a positive int, got {max_batch!r}")
         self.classifier = classifier
         self.seq_len = int(seq_len)
         self.max_chars = int(max_chars or default_max_chars(self.seq_len))
+        self.max_batch = max_batch
         # The shared tokenizer carries vocab.txt and tokenizer.json as assets itself.
         self.tokenizer = load_tokenizer(str(vocab_dir))
         self.packer = SegmentPacker(self.seq_len, self.tokenizer.cls_id, self.tokenizer.sep_id,
@@ -118,22 +129,47 @@ class ServingModule(tf.Module):
         }
 
     @staticmethod
-    def _parse(examples: tf.Tensor, key: str) -> tf.Tensor:
-        parsed = tf.io.parse_example(
-            examples, {key: tf.io.FixedLenFeature([], tf.string, default_value="")})
-        return parsed[key]
+    def _one_dimensional(batch: tf.Tensor) -> tf.Tensor:
+        """batch itself, checked at run time to be 1-D ([batch]).
+
+        The signature's [None] spec is not enforced when a loaded SavedModel is called, and the
+        tokenizer crashes the process on a scalar. Rank checks are folded away against that
+        static spec; EnsureShape is the check that survives: "Shape of tensor text [] is not
+        compatible with expected shape [?]".
+        """
+        return tf.ensure_shape(batch, [None])
+
+    def _capped(self, batch: tf.Tensor, signature: str) -> tf.Tensor:
+        """batch [rows], after checking rows <= max_batch (before any work is done on it)."""
+        batch = self._one_dimensional(batch)
+        check = tf.debugging.assert_less_equal(
+            tf.size(batch), self.max_batch,
+            message=f"{signature}: too many rows in one call; this model takes at most "
+                    f"{self.max_batch} (finetuning.max_serving_batch): send smaller batches")
+        with tf.control_dependencies([check]):
+            return tf.identity(batch)
+
+    @staticmethod
+    def _parse(examples: tf.Tensor, key: str, required: bool) -> tf.Tensor:
+        # A required feature missing from an Example fails the call, naming the feature.
+        feature = (tf.io.FixedLenFeature([], tf.string) if required
+                   else tf.io.FixedLenFeature([], tf.string, default_value=""))
+        return tf.io.parse_example(examples, {key: feature})[key]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def predict_text(self, text):
-        return self._predict(text)
+        return self._predict(self._capped(text, "predict_text"))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serving_default(self, examples):
-        return self._predict(self._parse(examples, TEXT_FEATURE))
+        examples = self._capped(examples, "serving_default")
+        return self._predict(self._parse(examples, TEXT_FEATURE, required=True))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transformed_labels(self, examples):
-        return {LABEL_INDEX_KEY: self.label_ids(self._parse(examples, LABEL_FEATURE))}
+        # Not capped: TFMA sends it its own batch sizes, and a label lookup costs little.
+        labels = self._parse(self._one_dimensional(examples), LABEL_FEATURE, required=False)
+        return {LABEL_INDEX_KEY: self.label_ids(labels)}
 
     def save(self, export_dir: str | os.PathLike) -> None:
         """Writes the SavedModel with its three signatures to export_dir."""
@@ -159,9 +195,10 @@ def write_labels(labels: Sequence[str], path: str | os.PathLike) -> pathlib.Path
 
 
 def export_serving_model(classifier: keras.Model, vocab_dir: str | os.PathLike,
-                         labels: Sequence[str], seq_len: int,
-                         export_dir: str | os.PathLike) -> None:
+                         labels: Sequence[str], seq_len: int, export_dir: str | os.PathLike,
+                         max_batch: int = DEFAULT_MAX_BATCH) -> None:
     """Exports classifier with in-graph tokenisation as a SavedModel (contract 5)."""
     with tempfile.TemporaryDirectory() as tmp:
         labels_file = write_labels(labels, pathlib.Path(tmp) / LABELS_FILE)
-        ServingModule(classifier, vocab_dir, labels_file, seq_len).save(export_dir)
+        ServingModule(classifier, vocab_dir, labels_file, seq_len,
+                      max_batch=max_batch).save(export_dir)

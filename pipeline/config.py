@@ -248,6 +248,8 @@ class FinetuningConfig:
     random_init: bool = False
     shuffle_labels: bool = False
     seed: int = setting(0, minimum=0, maximum=SEED_MAX)
+    # Most rows one call to the exported model may send; it bounds a request's memory.
+    max_serving_batch: int = setting(1024, minimum=1, maximum=1_000_000)
 
 
 @dataclasses.dataclass

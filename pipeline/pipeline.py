@@ -212,6 +212,7 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                 "random_init": ft.random_init,
                 "shuffle_labels": ft.shuffle_labels,
                 "seed": ft.seed,
+                "max_serving_batch": ft.max_serving_batch,
             },
         ).with_id("finetuning_trainer")
         if trainer_resources is not None:

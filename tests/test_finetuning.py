@@ -37,7 +37,10 @@ def test_params_reject_unknown_keys_and_bad_values():
         tm.finetuning_params({"epoch": 3})
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         tm.finetuning_params({"batch_size": "32"})
+    with pytest.raises(ValueError, match="max_serving_batch must be a positive int"):
+        tm.finetuning_params({"max_serving_batch": 0})
     assert tm.finetuning_params({"epochs": 1})["train_languages"] == "all"
+    assert tm.finetuning_params({})["max_serving_batch"] == 1024
 
 
 def test_read_split_reads_every_record_with_its_source(sib_rows):
@@ -87,7 +90,8 @@ def test_finetune_on_english_exports_a_serving_model(sib_rows, tmp_path):
 
     examples, pretrained = sib_rows
     params = tm.finetuning_params({"train_languages": ["en"], "max_seq_length": 32,
-                                   "batch_size": 8, "epochs": 5, "learning_rate": 1e-3})
+                                   "batch_size": 8, "epochs": 5, "learning_rate": 1e-3,
+                                   "max_serving_batch": 2})
     summary = tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
                           str(tmp_path / "serving"), str(tmp_path / "run"), params,
                           base_model=str(pretrained), train_steps=6)
@@ -100,6 +104,8 @@ def test_finetune_on_english_exports_a_serving_model(sib_rows, tmp_path):
     assert (tmp_path / "serving" / "assets" / "labels.txt").read_text().splitlines() == summary["labels"]
     outputs = model.signatures["predict_text"](text=tf.constant(["Die Wahl", "选举"]))
     assert outputs["probabilities"].shape == (2, len(summary["labels"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 2"):
+        model.signatures["predict_text"](text=tf.constant(["a", "b", "c"]))
 
 
 def test_encoder_from_a_local_keras_nlp_preset_folder(tmp_path):

@@ -7,6 +7,8 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -36,9 +38,9 @@ def models(tmp_path_factory):
             support.export_tiny_model(root / "b", LABELS_V2, seed=2))
 
 
-def _fake_saved_model(path: pathlib.Path, files: int = 6) -> pathlib.Path:
+def _fake_saved_model(path: pathlib.Path, files: int = 6, graph: bytes = b"graph") -> pathlib.Path:
     (path / "variables").mkdir(parents=True)
-    (path / "saved_model.pb").write_bytes(b"graph")
+    (path / "saved_model.pb").write_bytes(graph)
     for i in range(files):
         (path / "variables" / f"shard-{i}").write_bytes(os.urandom(1000))
     return path
@@ -103,7 +105,7 @@ def test_a_failed_copy_leaves_no_version_and_no_staging(tmp_path):
 
     with pytest.raises(OSError, match="No space left"):
         publish.publish_version(source, serving, "m", copy_function=failing_copy)
-    assert sorted(p.name for p in (serving / "m").iterdir()) == ["1"]
+    assert sorted(p.name for p in (serving / "m").iterdir()) == [publish.PUSH_LOCK, "1"]
 
 
 _KILLED_MID_COPY = r"""
@@ -127,15 +129,108 @@ def test_a_crash_mid_copy_leaves_no_half_version_visible(tmp_path):
     result = subprocess.run([sys.executable, "-c", _KILLED_MID_COPY, str(source), str(serving)],
                             cwd=pathlib.Path(__file__).resolve().parents[1], timeout=60)
     assert result.returncode == -9
-    leftovers = [p.name for p in (serving / "m").iterdir() if p.name != "1"]
+    leftovers = [p.name for p in (serving / "m").iterdir() if p.name not in ("1", publish.PUSH_LOCK)]
     assert len(leftovers) == 1 and leftovers[0].startswith(publish.STAGING_PREFIX)
     # What TF Serving and `mbert predict` see: still exactly version 1, unchanged.
     assert publish.list_versions(serving / "m") == [1]
     assert publish.newest_version_dir(serving / "m") == serving / "m" / "1"
     assert _digest(serving / "m" / "1") == before
+    # The dead pusher released its lock: the next push removes its staging folder.
     assert publish.publish_version(source, serving, "m")[0] == 2
+    assert sorted(p.name for p in (serving / "m").iterdir()) == [publish.PUSH_LOCK, "1", "2"]
+    (serving / ".models.config-left-by-a-crash").write_text("half")
     publish.write_models_config(serving)
     assert "staging" not in (serving / "models.config").read_text()
+    assert not list(serving.glob(".models.config-*"))
+
+
+def _waits_for_the_lock(lock_file: pathlib.Path, work, while_waiting=lambda: None) -> None:
+    """Runs work in a thread while lock_file is held here: it must wait for the lock's release."""
+    thread = threading.Thread(target=work)
+    with publish._locked(lock_file):
+        thread.start()
+        time.sleep(1.0)
+        assert thread.is_alive(), "did not wait for the lock"
+        while_waiting()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+
+def test_a_push_waits_for_a_live_pusher_and_leaves_its_staging_alone(tmp_path):
+    source = _fake_saved_model(tmp_path / "export")
+    serving = tmp_path / "serving"
+    publish.publish_version(source, serving, "m")
+    live = serving / "m" / (publish.STAGING_PREFIX + "live")
+    live.mkdir()  # a pusher mid-copy, holding the model's lock
+
+    def untouched():
+        assert live.is_dir() and publish.list_versions(serving / "m") == [1]
+
+    _waits_for_the_lock(serving / "m" / publish.PUSH_LOCK,
+                        lambda: publish.publish_version(source, serving, "m"), untouched)
+    # The holder let go without removing its folder (it died): the waiting push removed it.
+    assert publish.list_versions(serving / "m") == [1, 2] and not live.exists()
+
+
+def test_models_config_is_rewritten_under_its_lock(tmp_path):
+    source = _fake_saved_model(tmp_path / "export")
+    serving = tmp_path / "serving"
+    publish.publish_version(source, serving, "m")
+
+    def not_written():
+        assert not (serving / "models.config").exists()
+
+    _waits_for_the_lock(serving / publish.MODELS_CONFIG_LOCK,
+                        lambda: publish.write_models_config(serving), not_written)
+    assert 'name: "m"' in (serving / "models.config").read_text()
+
+
+_CONCURRENT_PUSHER = r"""
+import pathlib, sys, time
+from components.push import publish
+source, serving, name, go, pushes = sys.argv[1:]
+while not pathlib.Path(go).exists():  # start together, once imports are done
+    time.sleep(0.005)
+for _ in range(int(pushes)):
+    publish.publish_version(source, serving, name)
+    publish.write_models_config(serving, base_path="/models")
+"""
+
+
+def _files(root: pathlib.Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_concurrent_pushes_of_different_models_keep_every_model_and_whole_versions(tmp_path):
+    names, processes, pushes = ["alpha", "beta", "gamma"], 6, 3
+    serving, go = tmp_path / "serving", tmp_path / "go"
+    sources = [_fake_saved_model(tmp_path / f"export-{i}", graph=f"graph {i}".encode())
+               for i in range(processes)]
+    workers = [subprocess.Popen(
+        [sys.executable, "-c", _CONCURRENT_PUSHER, str(sources[i]), str(serving),
+         names[i % len(names)], str(go), str(pushes)],
+        cwd=pathlib.Path(__file__).resolve().parents[1], stderr=subprocess.PIPE)
+        for i in range(processes)]
+    time.sleep(2.0)
+    go.touch()
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 0, stderr.decode()[-3000:]
+
+    assert (serving / "models.config").read_text() == "model_config_list {\n" + "".join(
+        f'  config {{\n    name: "{name}"\n    base_path: "/models/{name}"\n'
+        '    model_platform: "tensorflow"\n  }\n' for name in names) + "}\n"
+    for n, name in enumerate(names):
+        pushed_by = [i for i in range(processes) if i % len(names) == n]
+        versions = publish.list_versions(serving / name)
+        assert versions == list(range(1, len(pushed_by) * pushes + 1))
+        # Every version is one whole source: all its files, byte for byte.
+        copies = [_files(serving / name / str(v)) for v in versions]
+        for i in pushed_by:
+            assert copies.count(_files(sources[i])) == pushes
+        assert sorted(p.name for p in (serving / name).iterdir()) == sorted(
+            [str(v) for v in versions] + [publish.PUSH_LOCK])
+    assert not list(serving.glob(".models.config-*"))
 
 
 def test_model_names_that_are_not_safe_folder_names_are_rejected(tmp_path):

@@ -23,6 +23,8 @@ Parameters come from `fn_args.custom_config` (all optional):
   random_init: bool             same architecture, fresh weights (no pretraining); default false
   shuffle_labels: bool          permute training labels (a deliberately worse model); default false
   seed: int                     default 0
+  max_serving_batch: int        most rows one call to the exported model may send (a bigger
+                                call is an InvalidArgument error); default 1024
 
 `fn_args.train_steps` (TrainArgs.num_steps), when set, caps the total number of training steps.
 Early stopping watches the eval split restricted to `train_languages`, so a zero-shot run never
@@ -47,7 +49,7 @@ from components.finetuning import data
 from models.classifier import build_classifier
 from models.encoder import (build_encoder, check_vocab_matches, config_from_backbone,
                             load_pretrained_encoder)
-from models.serving import LABELS_FILE, ServingModule, write_labels
+from models.serving import DEFAULT_MAX_BATCH, LABELS_FILE, ServingModule, write_labels
 
 _DEFAULTS: dict[str, Any] = {
     "labels": None,
@@ -66,6 +68,7 @@ _DEFAULTS: dict[str, Any] = {
     "random_init": False,
     "shuffle_labels": False,
     "seed": 0,
+    "max_serving_batch": DEFAULT_MAX_BATCH,
 }
 
 
@@ -78,7 +81,7 @@ def finetuning_params(custom_config: dict[str, Any] | None) -> dict[str, Any]:
             f"fine-tuning custom_config: unknown key {unknown[0]!r} (known: {sorted(_DEFAULTS)})")
     params = {**_DEFAULTS, **custom_config}
     for key in ("max_seq_length", "batch_size", "epochs", "early_stopping_patience",
-                "eval_every"):
+                "eval_every", "max_serving_batch"):
         if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
             raise ValueError(f"fine-tuning custom_config: {key} must be a positive int, "
                              f"got {params[key]!r}")
@@ -211,8 +214,8 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
     # A fresh functional model on the same layers: the SavedModel then holds the weights and
     # not the optimizer's slots (which would double or triple its size).
     serving_model = keras.Model(model.inputs, model.outputs, name="mbert_classifier_serving")
-    ServingModule(serving_model, vocab_dir, labels_file, params["max_seq_length"]).save(
-        serving_model_dir)
+    ServingModule(serving_model, vocab_dir, labels_file, params["max_seq_length"],
+                  max_batch=params["max_serving_batch"]).save(serving_model_dir)
     summary = {
         "labels": labels,
         "train_languages": languages,

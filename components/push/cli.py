@@ -46,12 +46,31 @@ def load_newest(model_dir: str | pathlib.Path):
     return loaded.signatures["predict_text"], labels, version_dir
 
 
+def rejection_reason(error) -> str:
+    """The model's own words from a tf.errors.OpError: its message without the node trace."""
+    # The message is "Graph execution error:", "Detected at node ...", a stack trace (indented
+    # or "<stack traces unavailable>"), the reason, then "\t [[{{node ...}}]]".
+    lines = [line for line in error.message.splitlines()
+             if line and not line[0].isspace() and not line.startswith(
+                 ("Graph execution error", "Detected at node", "<stack traces"))]
+    return lines[-1] if lines else error.message
+
+
 def predict_lines(predict_text, labels, texts: Iterable[bytes], batch_size: int = 64) -> Iterator[dict]:
-    """One {"text", "label", "probabilities"} dict per input, in input order."""
+    """One {"text", "label", "probabilities"} dict per input, in input order.
+
+    Raises:
+      click.ClickException: the model rejected a batch (e.g. more rows than its
+        max_serving_batch), with the model's reason.
+    """
     import tensorflow as tf
 
     for batch in _batches(texts, batch_size):
-        outputs = predict_text(text=tf.constant(batch, dtype=tf.string))
+        try:
+            outputs = predict_text(text=tf.constant(batch, dtype=tf.string))
+        except tf.errors.InvalidArgumentError as error:
+            raise click.ClickException(
+                f"the model rejected a batch of {len(batch)}: {rejection_reason(error)}") from None
         probabilities = outputs["probabilities"].numpy()
         predicted = outputs["label"].numpy()
         for text, label, row in zip(batch, predicted, probabilities):

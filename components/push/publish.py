@@ -7,13 +7,20 @@ same file system), then renamed into place in one step: TF Serving, `mbert predi
 never see half a version, because staging names (`.staging-*`) are not version numbers. An
 existing version is never written to: the rename refuses to replace an existing path.
 
+Pushers of one model take turns, holding an flock on `<model_name>/.push.lock`; so any staging
+folder found while holding it was left by a pusher that died (the kernel released its lock), and
+is removed. `models.config` is rewritten holding an flock on `models.config.lock` beside it, so
+two pushers of different models cannot each write a listing that lacks the other's model.
+
 Standard library only, so `mbert predict` and crash tests import it cheaply.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import pathlib
 import re
@@ -23,6 +30,9 @@ import tempfile
 _VERSION = re.compile(r"^[1-9][0-9]*$")
 STAGING_PREFIX = ".staging-"
 MODELS_CONFIG = "models.config"
+MODELS_CONFIG_LOCK = "models.config.lock"
+PUSH_LOCK = ".push.lock"
+_MODELS_CONFIG_TMP_PREFIX = ".models.config-"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -81,6 +91,33 @@ def _rename_noreplace(source: pathlib.Path, target: pathlib.Path) -> None:
     os.rename(source, target)
 
 
+@contextlib.contextmanager
+def _locked(lock_file: pathlib.Path):
+    """Holds an exclusive flock on lock_file (created if missing) for the `with` block.
+
+    The kernel releases it when the process dies, so a crash never leaves the lock held.
+    """
+    with open(lock_file, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_leftovers(folder: pathlib.Path, prefix: str) -> None:
+    """Removes what a crashed writer left in folder (names starting with prefix).
+
+    Only called under the lock every such writer holds, so nothing live is removed.
+    """
+    for path in folder.iterdir():
+        if path.name.startswith(prefix):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
 def _fsync_tree(root: pathlib.Path) -> None:
     # The data must be on disk before the rename makes it visible.
     for folder, _, files in os.walk(root):
@@ -110,21 +147,23 @@ def publish_version(saved_model_dir: str | os.PathLike, serving_dir: str | os.Pa
         raise FileNotFoundError(f"{source / 'saved_model.pb'}: not a SavedModel folder")
     model_dir = pathlib.Path(serving_dir) / check_model_name(model_name)
     model_dir.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
-    try:
-        copy = staging / "model"
-        shutil.copytree(source, copy, copy_function=copy_function)
-        _fsync_tree(copy)
-        version = (list_versions(model_dir) or [0])[-1] + 1
-        while True:
-            target = model_dir / str(version)
-            try:
-                _rename_noreplace(copy, target)
-                break
-            except FileExistsError:
-                version += 1  # another pusher took it meanwhile: take the next one
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with _locked(model_dir / PUSH_LOCK):
+        _remove_leftovers(model_dir, STAGING_PREFIX)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
+        try:
+            copy = staging / "model"
+            shutil.copytree(source, copy, copy_function=copy_function)
+            _fsync_tree(copy)
+            version = (list_versions(model_dir) or [0])[-1] + 1
+            while True:
+                target = model_dir / str(version)
+                try:
+                    _rename_noreplace(copy, target)
+                    break
+                except FileExistsError:
+                    version += 1  # made by someone who does not take the lock: never replaced
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return version, target
 
 
@@ -151,16 +190,24 @@ def models_config_text(serving_dir: str | os.PathLike, base_path: str | None = N
 
 
 def write_models_config(serving_dir: str | os.PathLike, base_path: str | None = None) -> pathlib.Path:
-    """Writes `<serving_dir>/models.config` atomically (temp file + replace)."""
+    """Writes `<serving_dir>/models.config` atomically (temp file + replace), under its lock.
+
+    The listing and the replace happen under one flock: without it, a pusher that listed the
+    models before another's push could replace the file after it, dropping that model.
+    """
     serving_dir = pathlib.Path(serving_dir)
     path = serving_dir / MODELS_CONFIG
-    fd, tmp = tempfile.mkstemp(prefix=".models.config-", dir=serving_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(models_config_text(serving_dir, base_path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with _locked(serving_dir / MODELS_CONFIG_LOCK):
+        _remove_leftovers(serving_dir, _MODELS_CONFIG_TMP_PREFIX)
+        fd, tmp = tempfile.mkstemp(prefix=_MODELS_CONFIG_TMP_PREFIX, dir=serving_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(models_config_text(serving_dir, base_path))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     return path
