@@ -55,7 +55,6 @@ PEAK_BF16_FLOPS = {
     "H200": 989e12,
     "H100": 989e12,
     "A100": 312e12,
-    "L4": 121e12,
     "TPU v5p": 459e12,
     "TPU v5 lite": 197e12,
     "TPU v4": 275e12,
@@ -104,14 +103,16 @@ class _Trainer:
             max_sequence_length=max(512, args["seq_len"]), dropout=args["dropout"],
         )
         keras.utils.set_random_seed(args["seed"])
-        self.model = PretrainingModel(build_encoder(config, dtype=precision),
-                                      sparse_last_layer=bool(args["sparse_last_layer"]))
-        self.model.build()
-        # No warm-up: the loss check's few steps train at the peak rate.
-        self.optimizer = make_optimizer(args["learning_rate"], warmup_steps=0, total_steps=100_000)
-        self.optimizer.build(self.model.trainable_variables)
-        # Host copies of the initial values; each run starts from fresh device buffers (the
-        # step donates its state).
+        # The Keras variables stay in host memory: the step's state (`state`) is the only copy on
+        # the device, as in a training loop, so peak memory is not inflated by a second one.
+        with jax.default_device(jax.devices("cpu")[0]):
+            self.model = PretrainingModel(build_encoder(config, dtype=precision),
+                                          sparse_last_layer=bool(args["sparse_last_layer"]))
+            self.model.build()
+            # No warm-up: the loss check's few steps train at the peak rate.
+            self.optimizer = make_optimizer(args["learning_rate"], warmup_steps=0, total_steps=100_000)
+            self.optimizer.build(self.model.trainable_variables)
+        # Each run starts from fresh device buffers of these values (the step donates its state).
         self.initial_weights = [
             np.asarray(v.value) for v in self.model.trainable_variables + self.model.non_trainable_variables
         ]
