@@ -38,7 +38,9 @@ setup(
     package_data={"pipeline": ["../configs/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest"],
+        # jax[cpu]: the model code's KERAS_BACKEND=jax tests and `mbert bench jax-pretrain`
+        # (jax 0.4.34 is the last release that accepts TensorFlow 2.16's ml-dtypes 0.3).
+        "test": ["pytest", "jax[cpu]"],
         "dev": ["pytest"],
     },
     entry_points={"console_scripts": ["mbert=pipeline.cli:main"]},

@@ -8,6 +8,8 @@ _BENCHMARKS = {
     "pretraining-examples": ("benchmarks.pretraining_examples:pretraining_examples",
                              "Pretraining-instance building instances/s on all NTREX languages."),
     "pretrain": ("benchmarks.pretrain:pretrain", "MLM+NSP training tokens/s vs HF transformers."),
+    "jax-pretrain": ("benchmarks.jax_pretrain:jax_pretrain",
+                     "MLM+NSP step under KERAS_BACKEND=jax: tokens/s, MFU, memory, loss vs CPU."),
     "pretrain-parity": ("benchmarks.pretrain_parity:pretrain_parity",
                         "Loss curves and time to quality vs HF BertForPreTraining, same batches."),
     "predict-latency": ("benchmarks.predict_latency:predict_latency",

@@ -265,19 +265,29 @@ def test_flags_and_strategy_selection():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed (KERAS_BACKEND=jax check)")
-def test_model_runs_under_the_jax_backend():
+def test_model_runs_under_the_jax_backend(tmp_path):
+    # Same weights, same batch: the JAX backend's losses equal this (TensorFlow) process's.
+    model = PretrainingModel(build_encoder(_tiny()))
+    batch = _batch()
+    expected = pretraining_losses(model(batch), batch)
+    model.save_weights(tmp_path / "tiny.weights.h5")
+    np.savez(tmp_path / "batch.npz", **batch)
     script = (
-        "import numpy as np, keras\n"
+        "import json, sys, numpy as np, keras\n"
         "from models.encoder import build_encoder\n"
         "from models.encoder_config import EncoderConfig\n"
         "from models.pretraining_model import PretrainingModel, pretraining_losses\n"
-        "from tests.test_encoder import _batch\n"
         "assert keras.backend.backend() == 'jax'\n"
-        "m = PretrainingModel(build_encoder(EncoderConfig.preset('tiny', 50, max_sequence_length=16)))\n"
-        "b = _batch(); out = m(b)\n"
-        "print(float(pretraining_losses(out, b)['loss']))\n"
+        f"m = PretrainingModel(build_encoder(EncoderConfig.preset('tiny', {VOCAB}, max_sequence_length={SEQ})))\n"
+        "b = dict(np.load(sys.argv[1] + '/batch.npz')); m(b)\n"
+        "m.load_weights(sys.argv[1] + '/tiny.weights.h5')\n"
+        "losses = pretraining_losses(m(b), b)\n"
+        "print(json.dumps({k: float(losses[k]) for k in ('mlm_loss', 'nsp_loss')}))\n"
     )
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO_ROOT))
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert np.isfinite(float(done.stdout.strip().splitlines()[-1]))
+    jax_losses = json.loads(done.stdout.strip().splitlines()[-1])
+    for key, value in jax_losses.items():
+        assert value == pytest.approx(float(expected[key]), rel=1e-4), key
