@@ -66,6 +66,7 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
     from tfx import v1 as tfx
 
     from components.base_model.preflight import check_base_model
+    from pipeline import metadata
     from pipeline.inputs import resolve_corpus
     from pipeline.pipeline import PipelinePaths, create_pipeline
 
@@ -91,6 +92,9 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
             resolved["extra_pretraining_corpus"] = resolve_corpus(
                 config.extra_pretraining_corpus, "extra_pretraining_corpus")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
+    stale = metadata.fail_stale_executions(paths.metadata_path, config.pipeline_name)
+    if stale:
+        click.echo(f"marked FAILED, left RUNNING by a killed run: {', '.join(stale)}", err=True)
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
                         base_model_fingerprint=base_model_fingerprint))
