@@ -14,8 +14,8 @@ _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 def _store(metadata_path: str, writable: bool = False) -> metadata_store.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = (metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE if writable
-                                     else metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+    modes = metadata_store_pb2.SqliteMetadataSourceConfig
+    config.sqlite.connection_mode = modes.READWRITE_OPENCREATE if writable else modes.READONLY
     return metadata_store.MetadataStore(config)
 
 

@@ -1,10 +1,18 @@
 """`mbert run` as a user meets it: a killed run's executions cleaned up, a quiet log."""
 
+import os
 import pathlib
+import re
+import subprocess
+import sys
 
+import pytest
+import yaml
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import metadata
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def plant_execution(metadata_path: pathlib.Path, pipeline_name: str, component_id: str,
@@ -48,3 +56,59 @@ def test_executions_left_running_by_a_killed_run_are_marked_failed(tmp_path):
     # Nothing left to mark the second time; a store not written yet holds nothing stale.
     assert metadata.fail_stale_executions(str(db), "mine") == []
     assert metadata.fail_stale_executions(str(tmp_path / "absent.sqlite"), "mine") == []
+
+
+COMPONENTS = ["corpus_ingestion", "corpus_statistics", "corpus_schema", "corpus_validation",
+              "labelled_ingestion", "labelled_statistics", "labelled_schema", "labelled_validation",
+              "vocabulary", "pretraining_examples", "pretraining_trainer", "finetuning_trainer",
+              "evaluator", "pusher"]
+
+
+@pytest.mark.e2e
+def test_cli_run_into_a_log_file_reads_one_line_per_stage_and_ends_clean(tmp_path, ntrex_dir, sib200_dir):
+    from test_pipeline_e2e import _ntrex_subset, _sib200_span
+
+    corpus = _ntrex_subset(ntrex_dir, tmp_path / "ntrex")
+    _sib200_span(sib200_dir, tmp_path / "sib" / "span-1")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "pipeline_name": "cli-log",
+        "pretraining_corpus": {"format": "ntrex", "inputs": [str(corpus)]},
+        "labelled_data": {"format": "sib200", "inputs": [str(tmp_path / "sib" / "span-{SPAN}")]},
+        "vocabulary": {"vocab_size": 2000, "num_unused": 10},
+        "pretraining_examples": {"max_seq_length": 32, "dupe_factor": 1},
+        "pretraining": {"preset": "tiny", "train_steps": 30, "eval_steps": 2, "batch_size": 16,
+                        "warmup_steps": 3, "checkpoint_every": 10},
+        "finetuning": {"train_languages": ["en"], "max_seq_length": 32, "epochs": 1},
+        "evaluation": {"splits": ["test"], "max_language_drop": 1.0},
+        # One process for Beam: worker start-up would be most of this small run.
+        "beam_pipeline_args": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    }))
+    out = tmp_path / "out"
+    out.mkdir()
+    # A Trainer execution a killed run left RUNNING.
+    planted = plant_execution(out / "metadata.sqlite", "cli-log", "pretraining_trainer",
+                              metadata_store_pb2.Execution.RUNNING)
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # stdout and stderr are pipes, not a terminal: what a log file or CI gets.
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--config", str(config_path),
+                           "--output", str(out)], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-5000:]
+    assert "Traceback" not in output and "Exception ignored" not in output, output[-5000:]
+    assert "\x1b[" not in output and "\r" not in output, "escape codes or bar redraws in a log"
+    lines = done.stderr.splitlines()
+    assert "marked FAILED, left RUNNING by a killed run: pretraining_trainer" in lines
+    for component in COMPONENTS:
+        assert sum(line.startswith(f"✓ {component} (") for line in lines) == 1, component
+    # The training stages end with their last progress: steps and loss.
+    assert any(re.fullmatch(r"✓ pretraining_trainer \(\d+ s\): step 30/30, loss [\d.e+-]+", line)
+               for line in lines), done.stderr
+    assert any(re.fullmatch(r"✓ finetuning_trainer \(\d+ s\): step (\d+)/\1, loss [\d.e+-]+", line)
+               for line in lines), done.stderr
+    # Nothing else: a start and an end line per component, the error-free summary on stdout.
+    assert len(lines) == 1 + 2 * len(COMPONENTS), done.stderr
+    states = {e.id: e.last_known_state for e in metadata._store(str(out / "metadata.sqlite")).get_executions()}
+    assert states[planted] == metadata_store_pb2.Execution.FAILED

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from components import progress
 from components.base_model import initial_model
 from components.pretraining import data, hardware
 from components.pretraining.hparams import PretrainingHParams
@@ -291,9 +292,10 @@ def train(
         train_step = make_train_step(model, optimizer, strategy, jit_compile=jit,
                                      next_sentence_prediction=hparams.next_sentence_prediction)
         window = {"mlm_correct": 0.0, "mlm_count": 0.0, "nsp_correct": 0.0, "nsp_count": 0.0}
-        # A progress bar on a terminal (disable=None: off when stderr is not a TTY, e.g. in CI).
-        progress = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
-                             unit="step", disable=None if chief else True)
+        # A per-batch bar only on a terminal that asked for it; one progress line otherwise.
+        bar = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
+                        unit="step", disable=not (chief and progress.per_batch_bars()))
+        reporter = progress.ProgressReporter("pretraining", hparams.train_steps, start_step) if chief else None
         try:
             while step < hparams.train_steps:
                 out = train_step(next(iterator))
@@ -310,9 +312,11 @@ def train(
                 first = first or last
                 for key in window:
                     window[key] += last[key]
-                progress.update(1)
+                bar.update(1)
+                if reporter:
+                    reporter.update(step, loss)
                 if step % hparams.log_every == 0 or step == hparams.train_steps:
-                    progress.set_postfix(loss=f"{last['loss']:.3f}", mlm=f"{last['mlm_loss']:.3f}")
+                    bar.set_postfix(loss=f"{last['loss']:.3f}", mlm=f"{last['mlm_loss']:.3f}")
                     _log_step(writer, step_log, step, last, window, optimizer)
                     window = dict.fromkeys(window, 0.0)
                 if step % hparams.checkpoint_every == 0 or step == hparams.train_steps:
@@ -320,7 +324,7 @@ def train(
         except tf.errors.DataLossError:
             raise data.BadInputError(f"train data: corrupt TFRecord data in {data.find_corrupt_file(train_list)}") from None
         finally:
-            progress.close()
+            bar.close()
             if step_log:
                 step_log.flush()
     if not chief and save_dir.exists():
