@@ -17,6 +17,7 @@ import time
 import warnings
 
 import click
+from absl import logging as absl_logging
 
 from pipeline.config import DEFAULT_CONFIG, REPO_ROOT, check_inputs_exist, load_config
 
@@ -46,6 +47,10 @@ def quiet_logs(verbose: bool) -> None:
         logger.setLevel(logging.INFO)
         logger.propagate = False
         logger.handlers = [handler]
+    # absl's verbosity flag too: saving a SavedModel sets the flag to FATAL and back to its
+    # old value, which resets the absl logger to the flag's level (WARNING by default) and
+    # would hide every component after the first export.
+    absl_logging.set_verbosity(absl_logging.INFO)
 
 
 class _ComponentProgressHandler(logging.Handler):
@@ -162,6 +167,21 @@ def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
     click.echo(f"ML Metadata: {result['paths'].metadata_path}")
     from pipeline.summary import print_run_summary
     print_run_summary(result["config"], result["paths"])
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Ends a finished run without the interpreter's teardown.
+
+    TFX, TFMA and Keras keep TensorFlow functions in module-level caches; at normal exit they
+    are destroyed after the modules their destructor needs, and each prints "Exception ignored
+    in AtomicFunction.__del__ ... Traceback" under a run that went well. Everything the run
+    wrote is closed by now (ML Metadata commits per call), so flush the output and leave.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -325,6 +325,7 @@ def train(
             raise data.BadInputError(f"train data: corrupt TFRecord data in {data.find_corrupt_file(train_list)}") from None
         finally:
             bar.close()
+            writer.flush()
             if step_log:
                 step_log.flush()
     if not chief and save_dir.exists():
