@@ -58,6 +58,81 @@ def test_executions_left_running_by_a_killed_run_are_marked_failed(tmp_path):
     assert metadata.fail_stale_executions(str(tmp_path / "absent.sqlite"), "mine") == []
 
 
+def _component_records(progress_updates: int):
+    """The log records of one component whose training reports `progress_updates` times."""
+    import logging
+
+    from components.progress import ProgressReporter
+
+    records = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("mbert.progress")
+    collect, level = Collect(), logger.level
+    logger.addHandler(collect)
+    logger.setLevel(logging.INFO)
+    try:
+        reporter = ProgressReporter("pretraining", total=progress_updates, updates=progress_updates)
+        for step in range(1, progress_updates + 1):
+            reporter.update(step, loss=10.0 / step)
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+
+    def absl(message):
+        return logging.LogRecord("absl", logging.INFO, __file__, 0, message, None, None)
+
+    return [absl("Component pretraining_trainer is running."), *records,
+            absl("Component pretraining_trainer is finished.")]
+
+
+def test_a_log_gets_a_start_and_an_end_line_with_the_last_progress(capsys):
+    from pipeline.local_runner import _ComponentProgressHandler
+
+    handler = _ComponentProgressHandler(live=False)
+    for record in _component_records(3):
+        handler.emit(record)
+    assert capsys.readouterr().err.splitlines() == [
+        "▶ pretraining_trainer ...", "✓ pretraining_trainer (0 s): step 3/3, loss 3.333"]
+
+
+def test_a_terminal_gets_one_line_redrawn_in_place(capsys, monkeypatch):
+    from pipeline.local_runner import _ComponentProgressHandler
+
+    monkeypatch.setenv("COLUMNS", "60")
+    handler = _ComponentProgressHandler(live=True)
+    for record in _component_records(3):
+        handler.emit(record)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n") and "\x1b[" not in err
+    frames = [frame.rstrip() for frame in err[:-1].split("\r")[1:]]
+    assert frames[0] == "▶ pretraining_trainer ..."
+    assert frames[1].startswith("▶ pretraining_trainer: step 1/3, loss 10, ") and frames[1].endswith(" s left")
+    assert frames[-1] == "✓ pretraining_trainer (0 s): step 3/3, loss 3.333"
+    assert {len(frame) for frame in err[:-1].split("\r")[1:]} == {59}  # each covers the last
+
+
+def test_per_batch_bars_need_the_request_and_a_terminal(monkeypatch):
+    import io
+
+    from components import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress, "_bars_requested", False)
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert not progress.per_batch_bars()
+    progress.request_per_batch_bars(True)
+    assert progress.per_batch_bars()
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert not progress.per_batch_bars()
+
+
 COMPONENTS = ["corpus_ingestion", "corpus_statistics", "corpus_schema", "corpus_validation",
               "labelled_ingestion", "labelled_statistics", "labelled_schema", "labelled_validation",
               "vocabulary", "pretraining_examples", "pretraining_trainer", "finetuning_trainer",
@@ -65,17 +140,19 @@ COMPONENTS = ["corpus_ingestion", "corpus_statistics", "corpus_schema", "corpus_
 
 
 @pytest.mark.e2e
-def test_cli_run_into_a_log_file_reads_one_line_per_stage_and_ends_clean(tmp_path, ntrex_dir, sib200_dir):
+def test_cli_run_into_a_log_file_reads_one_line_per_stage_and_ends_clean(tmp_path):
+    from conftest import SAMPLE_DATA
     from test_pipeline_e2e import _ntrex_subset, _sib200_span
 
-    corpus = _ntrex_subset(ntrex_dir, tmp_path / "ntrex")
-    _sib200_span(sib200_dir, tmp_path / "sib" / "span-1")
+    # The committed sample, whatever else is around: the smallest real run.
+    corpus = _ntrex_subset(SAMPLE_DATA / "ntrex", tmp_path / "ntrex")
+    _sib200_span(SAMPLE_DATA / "sib200", tmp_path / "sib" / "span-1")
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump({
         "pipeline_name": "cli-log",
         "pretraining_corpus": {"format": "ntrex", "inputs": [str(corpus)]},
         "labelled_data": {"format": "sib200", "inputs": [str(tmp_path / "sib" / "span-{SPAN}")]},
-        "vocabulary": {"vocab_size": 2000, "num_unused": 10},
+        "vocabulary": {"vocab_size": 4000, "num_unused": 10},
         "pretraining_examples": {"max_seq_length": 32, "dupe_factor": 1},
         "pretraining": {"preset": "tiny", "train_steps": 30, "eval_steps": 2, "batch_size": 16,
                         "warmup_steps": 3, "checkpoint_every": 10},
@@ -94,7 +171,7 @@ def test_cli_run_into_a_log_file_reads_one_line_per_stage_and_ends_clean(tmp_pat
     # stdout and stderr are pipes, not a terminal: what a log file or CI gets.
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--config", str(config_path),
                            "--output", str(out)], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=1500)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-5000:]
     assert "Traceback" not in output and "Exception ignored" not in output, output[-5000:]
