@@ -10,8 +10,9 @@ with `NonFiniteLossError` before anything bad is written, so the last good check
 newest. A resumed run continues the data where the checkpoint left it: with a seed the input
 pipeline is a fixed stream, and the restarted one skips the batches the finished steps used
 (reading them without masking), so a run killed and resumed sees the same batches and masks
-as one that was never stopped. Its step log drops the rows written after that checkpoint
-(steps that are trained again), so every step appears once.
+as one that was never stopped (with `seed: null` nothing is reproducible and a resumed run
+draws new batches). Its step log drops the rows written after that checkpoint (steps that are
+trained again), so every step appears once.
 """
 
 from __future__ import annotations
