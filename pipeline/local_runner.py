@@ -39,6 +39,8 @@ def quiet_logs(verbose: bool) -> None:
     warnings.filterwarnings("ignore")
     for name in ("apache_beam", "tensorflow", "tfx", "ml_metadata"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # The stages' own warnings (a vocabulary smaller than asked for...) stay, as one plain line.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     handler = _ComponentProgressHandler(live=sys.stderr.isatty())
     # TFX reports progress through absl at INFO, training loops through mbert.progress: keep
     # both flowing into our handler only.

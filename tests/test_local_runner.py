@@ -136,7 +136,7 @@ def test_per_batch_bars_need_the_request_and_a_terminal(monkeypatch):
 COMPONENTS = ["corpus_ingestion", "corpus_statistics", "corpus_schema", "corpus_validation",
               "labelled_ingestion", "labelled_statistics", "labelled_schema", "labelled_validation",
               "vocabulary", "pretraining_examples", "pretraining_trainer", "finetuning_trainer",
-              "evaluator", "pusher"]
+              "latest_blessed_model_resolver", "evaluator", "pusher"]
 
 
 @pytest.mark.e2e
@@ -176,7 +176,8 @@ def test_cli_run_into_a_log_file_reads_one_line_per_stage_and_ends_clean(tmp_pat
     assert done.returncode == 0, output[-5000:]
     assert "Traceback" not in output and "Exception ignored" not in output, output[-5000:]
     assert "\x1b[" not in output and "\r" not in output, "escape codes or bar redraws in a log"
-    lines = done.stderr.splitlines()
+    # The stages' own warnings may come (the sample makes a small vocabulary); the rest is ours.
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: ")]
     assert "marked FAILED, left RUNNING by a killed run: pretraining_trainer" in lines
     for component in COMPONENTS:
         assert sum(line.startswith(f"✓ {component} (") for line in lines) == 1, component
