@@ -169,21 +169,6 @@ def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
     click.echo(f"ML Metadata: {result['paths'].metadata_path}")
     from pipeline.summary import print_run_summary
     print_run_summary(result["config"], result["paths"])
-    _exit_now()
-
-
-def _exit_now() -> None:
-    """Ends a finished run without the interpreter's teardown.
-
-    TFX, TFMA and Keras keep TensorFlow functions in module-level caches; at normal exit they
-    are destroyed after the modules their destructor needs, and each prints "Exception ignored
-    in AtomicFunction.__del__ ... Traceback" under a run that went well. Everything the run
-    wrote is closed by now (ML Metadata commits per call), so flush the output and leave.
-    """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 if __name__ == "__main__":
