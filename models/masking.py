@@ -285,7 +285,8 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
                              repeat: bool = True, shuffle_buffer: int = 10_000,
                              pad_id: int = 0, seed: Optional[int] = None,
                              drop_remainder: bool = True,
-                             with_language: bool = True) -> tf.data.Dataset:
+                             with_language: bool = True,
+                             skip_batches: int = 0) -> tf.data.Dataset:
     """Contract-4 TFRecords (GZIP) -> masked batches; structure in the module docstring.
 
     Args:
@@ -301,6 +302,7 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
         while each epoch (and each new iterator) still gets new masks.
       drop_remainder: static batch size (needed on TPU and for XLA).
       with_language: yield (inputs, labels, language) if True, else (inputs, labels).
+      skip_batches: batches to leave out at the start (see masked_batches).
 
     Raises:
       FileNotFoundError: when nothing matches `file_pattern`.
@@ -319,21 +321,25 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
     if repeat:
         dataset = dataset.repeat()
     return masked_batches(dataset, batch_size, seq_len, masking, pad_id=pad_id, seed=seed,
-                          drop_remainder=drop_remainder, with_language=with_language)
+                          drop_remainder=drop_remainder, with_language=with_language,
+                          skip_batches=skip_batches)
 
 
 def masked_batches(records: tf.data.Dataset, batch_size: int, seq_len: int, masking: dict, *,
                    pad_id: int = 0, seed: Optional[int] = None, drop_remainder: bool = True,
-                   with_language: bool = True) -> tf.data.Dataset:
+                   with_language: bool = True, skip_batches: int = 0) -> tf.data.Dataset:
     """Serialized contract-4 records (in the order they come) -> masked batches.
 
     Same arguments as `make_pretraining_dataset`, whose record reading this follows; the
-    trainer also feeds it records interleaved language by language.
+    trainer also feeds it records interleaved language by language. `skip_batches` leaves out
+    the first batches, records and mask seeds alike, without parsing or masking them: with a
+    seed, batch `skip_batches + k` is the one a fresh pass would yield at that index (how a
+    resumed training run continues the data where it stopped).
     """
     if "seed" in masking:
         raise ValueError("masking: pass `seed` to make_pretraining_dataset, not in masking")
     autotune = tf.data.AUTOTUNE
-    dataset = records.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = records.skip(skip_batches * batch_size).batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda records: parse_pretraining_examples(records, seq_len),
                           num_parallel_calls=autotune, deterministic=seed is not None)
     if seed is None:
@@ -343,6 +349,7 @@ def masked_batches(records: tf.data.Dataset, batch_size: int, seq_len: int, mask
         # One stateless seed pair per batch; rerandomize_each_iteration gives every epoch (and
         # every new iterator) a new stream, so masks change between epochs yet are reproducible.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        seeds = seeds.skip(skip_batches)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda features, pair: mask_batch(features, seed=pair, **masking),
             num_parallel_calls=autotune, deterministic=True)

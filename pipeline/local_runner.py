@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import shutil
 import sys
 import time
 import warnings
 
 import click
+from absl import logging as absl_logging
 
 from pipeline.config import DEFAULT_CONFIG, REPO_ROOT, check_inputs_exist, load_config
 
@@ -24,7 +26,11 @@ LOCAL_BEAM_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_worke
 
 
 def quiet_logs(verbose: bool) -> None:
-    """Shows which component runs, and errors; TensorFlow, absl and Beam chatter only if verbose."""
+    """Shows which component runs, its progress and errors; TensorFlow, absl and Beam chatter
+    (and per-batch progress bars, on a terminal) only if verbose."""
+    from components import progress
+
+    progress.request_per_batch_bars(verbose)
     if verbose:
         return
     # Environment too, so Beam's worker processes inherit the quiet.
@@ -33,32 +39,67 @@ def quiet_logs(verbose: bool) -> None:
     warnings.filterwarnings("ignore")
     for name in ("apache_beam", "tensorflow", "tfx", "ml_metadata"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    # TFX reports progress through absl at INFO: keep INFO flowing into our handler only.
-    absl_logger = logging.getLogger("absl")
-    absl_logger.setLevel(logging.INFO)
-    absl_logger.propagate = False
-    absl_logger.handlers = [_ComponentProgressHandler()]
+    # The stages' own warnings (a vocabulary smaller than asked for...) stay, as one plain line.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    handler = _ComponentProgressHandler(live=sys.stderr.isatty())
+    # TFX reports progress through absl at INFO, training loops through mbert.progress: keep
+    # both flowing into our handler only.
+    for name in ("absl", progress.LOGGER_NAME):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        logger.handlers = [handler]
+    # absl's verbosity flag too: saving a SavedModel sets the flag to FATAL and back to its
+    # old value, which resets the absl logger to the flag's level (WARNING by default) and
+    # would hide every component after the first export.
+    absl_logging.set_verbosity(absl_logging.INFO)
 
 
 class _ComponentProgressHandler(logging.Handler):
-    """Prints a line when a TFX component starts or finishes, and any error; drops the rest."""
+    """One line per TFX component: `▶ name ...` when it starts, `✓ name (time): progress` when
+    it ends, plus any error; drops the rest.
 
-    def __init__(self):
+    Training progress (components/progress.py records) goes into the component's line: redrawn
+    in place on a terminal (`live`), only its last state in the `✓` line otherwise.
+    """
+
+    def __init__(self, live: bool):
         super().__init__(level=logging.INFO)
+        self._live = live
         self._started: dict[str, float] = {}
+        self._running: str | None = None
+        self._progress: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.startswith("Component ") and message.endswith(" is running."):
+        line = getattr(record, "progress", None)
+        if line is not None:
+            self._progress = line
+            if self._live and self._running:
+                self._redraw(f"▶ {self._running}: {line}", end="")
+        elif message.startswith("Component ") and message.endswith(" is running."):
             name = message[len("Component "):-len(" is running.")]
             self._started[name] = time.monotonic()
-            click.echo(f"▶ {name} ...", err=True)
+            self._running, self._progress = name, None
+            self._redraw(f"▶ {name} ...", end="" if self._live else "\n")
         elif message.startswith("Component ") and message.endswith(" is finished."):
             name = message[len("Component "):-len(" is finished.")]
             seconds = time.monotonic() - self._started.get(name, time.monotonic())
-            click.echo(f"✓ {name} ({seconds:.0f} s)", err=True)
+            done = f"✓ {name} ({seconds:.0f} s)"
+            self._redraw(f"{done}: {self._progress}" if self._progress else done)
+            self._running = self._progress = None
         elif record.levelno >= logging.ERROR:
+            if self._live and self._running:
+                click.echo(err=True)  # the component's line stays; the error goes below it
             click.echo(f"error: {message}", err=True)
+            self._running = None
+
+    def _redraw(self, text: str, end: str = "\n") -> None:
+        if self._live:
+            # Back to the start of the line and overwrite it: plain characters, no escape codes.
+            width = shutil.get_terminal_size().columns - 1
+            text = "\r" + text[:width].ljust(width)
+        click.echo(text + end, err=True, nl=False)
 
 
 def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str) -> dict:
@@ -66,6 +107,7 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
     from tfx import v1 as tfx
 
     from components.base_model.preflight import check_base_model
+    from pipeline import metadata
     from pipeline.inputs import resolve_corpus
     from pipeline.pipeline import PipelinePaths, create_pipeline
 
@@ -91,6 +133,9 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
             resolved["extra_pretraining_corpus"] = resolve_corpus(
                 config.extra_pretraining_corpus, "extra_pretraining_corpus")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
+    stale = metadata.fail_stale_executions(paths.metadata_path, config.pipeline_name)
+    if stale:
+        click.echo(f"marked FAILED, left RUNNING by a killed run: {', '.join(stale)}", err=True)
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
                         base_model_fingerprint=base_model_fingerprint))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from ml_metadata.metadata_store import metadata_store
@@ -10,10 +11,11 @@ from ml_metadata.proto import metadata_store_pb2
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
+def _store(metadata_path: str, writable: bool = False) -> metadata_store.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    modes = metadata_store_pb2.SqliteMetadataSourceConfig
+    config.sqlite.connection_mode = modes.READWRITE_OPENCREATE if writable else modes.READONLY
     return metadata_store.MetadataStore(config)
 
 
@@ -63,3 +65,33 @@ def latest_output(metadata_path: str, pipeline_name: str, component_id: str,
         return None
     (artifact,) = store.get_artifacts_by_id([max(artifact_ids)])
     return artifact
+
+
+STALE_REASON = "still RUNNING when the next local run started: its process was killed or crashed"
+
+
+def fail_stale_executions(metadata_path: str, pipeline_name: str) -> list[str]:
+    """Marks the pipeline's executions left RUNNING by a killed run as FAILED; returns their nodes.
+
+    A local run holds the SQLite store alone, so at its start nothing of its pipeline can be
+    running: a RUNNING execution belongs to a process that died (SIGKILL, power loss) before
+    TFX could record the outcome. Each is set to FAILED with a `failure_reason` property.
+    """
+    if not os.path.exists(metadata_path):
+        return []
+    store = _store(metadata_path, writable=True)
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return []
+    running = metadata_store_pb2.Execution.RUNNING
+    stale = [e for e in store.get_executions_by_context(pipeline.id) if e.last_known_state == running]
+    nodes = []
+    for execution in stale:
+        execution.last_known_state = metadata_store_pb2.Execution.FAILED
+        execution.custom_properties["failure_reason"].string_value = STALE_REASON
+        store.put_executions([execution])
+        node_names = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        prefix = f"{pipeline_name}."
+        nodes += [name[len(prefix):] if name.startswith(prefix) else name for name in node_names] or [
+            f"execution {execution.id}"]
+    return sorted(nodes)

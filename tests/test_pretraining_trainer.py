@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.pretraining import data
+from components.pretraining import data, training
 from components.pretraining.hparams import PretrainingHParams
 from components.pretraining.training import STEP_LOG, NonFiniteLossError, train
 from components.pretraining_examples import builder
@@ -225,12 +225,119 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(ntrex_instances, tmp_path)
     assert (result["start_step"], result["final_step"]) == (killed_at, 40)
     assert result["steps_run"] == 40 - killed_at
     assert _checkpoint_step(model_dir / "checkpoints") == 40
-    # The second run logged exactly the steps after the checkpoint: it did not start again at 1.
-    steps_after = [entry["step"] for entry in _step_log(model_dir)][len(steps_before):]
-    assert steps_after == list(range(killed_at + 1, 41))
+    # The second run logged exactly the steps after the checkpoint (not from 1 again), and the
+    # rows the killed run wrote after its checkpoint were dropped: every step is there once.
+    assert [entry["step"] for entry in _step_log(model_dir)] == list(range(1, 41))
     # keep_checkpoints=3: the newest three remain.
     kept = sorted(int(p.name.split("-")[1].split(".")[0]) for p in (model_dir / "checkpoints").glob("ckpt-*.index"))
     assert kept == [24, 32, 40]
+
+
+# --- resume continues the data ----------------------------------------------------------------
+
+
+def _masking_kwargs(ntrex_instances) -> dict:
+    from models import masking
+
+    kwargs = masking.masking_kwargs_from_vocab(str(ntrex_instances["vocab_dir"]))
+    kwargs.update(max_predictions=5)
+    return kwargs
+
+
+def _batches(dataset, count: int) -> list[tuple]:
+    return [(b["token_ids"].numpy(), b["mask_positions"].numpy(), b["mask_ids"].numpy())
+            for b in dataset.take(count)]
+
+
+@pytest.fixture(scope="module")
+def per_language_files(ntrex_instances, tmp_path_factory) -> str:
+    """The train records under PretrainingExampleGen's per-language names, so the trainer mixes
+    languages by sampling (as in the pipeline); returns their glob."""
+    from components.pretraining_examples import layout
+
+    folder = tmp_path_factory.mktemp("per_language") / "Split-train"
+    folder.mkdir()
+    for language in LANGUAGES:
+        source = ntrex_instances["root"] / "Split-train" / f"data_tfrecord-{language}.gz"
+        (folder / layout.language_file_name(language, 0, 1)).symlink_to(source)
+    return str(folder / "*")
+
+
+@pytest.mark.parametrize("layout", ["mixed languages", "one stream", "second of two pipelines"])
+def test_skipping_batches_yields_what_a_fresh_pass_yields_after_them(ntrex_instances, per_language_files, layout):
+    if layout == "one stream":
+        files = data.resolve_files(ntrex_instances["train"], "train data")
+    else:
+        files = data.resolve_files(per_language_files, "train data")
+    shard = (1, 2) if layout == "second of two pipelines" else (0, 1)
+    assert len(data.language_pools(files)) == (1 if layout == "one stream" else 3)
+
+    def dataset(skip):
+        return data.make_dataset(files, 8, SEQ_LEN, _masking_kwargs(ntrex_instances), training=True,
+                                 seed=3, shuffle_buffer=64, shard=shard, skip_batches=skip)
+
+    # 30 batches of 8 run through the shuffle buffers and past the end of the data (repeat).
+    whole = _batches(dataset(0), 30)
+    resumed = _batches(dataset(12), 18)
+    for expected, got in zip(whole[12:], resumed, strict=True):
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(a, b)
+    # Not trivially equal: the batches (and masks) differ from step to step.
+    assert not np.array_equal(whole[12][0], whole[13][0])
+
+
+class _Killed(Exception):
+    """Stands for the process dying between two steps."""
+
+
+def _record_batches(monkeypatch, seen: list, die_after: int | None = None) -> None:
+    """Every batch the train step gets is appended to `seen` (token ids and mask positions);
+    with `die_after`, training stops as if killed once that many steps have run."""
+    from components.pretraining import steps
+
+    def make_train_step(*args, **kwargs):
+        step = steps.make_train_step(*args, **kwargs)
+
+        def recorded(batch):
+            if die_after is not None and len(seen) == die_after:
+                raise _Killed
+            seen.append((batch["token_ids"].numpy(), batch["mask_positions"].numpy()))
+            return step(batch)
+
+        return recorded
+
+    monkeypatch.setattr(training, "make_train_step", make_train_step)
+
+
+def test_killed_and_resumed_run_sees_the_batches_of_an_uninterrupted_run(ntrex_instances, per_language_files,
+                                                                         tmp_path, monkeypatch):
+    hparams = _hparams(train_steps=20, checkpoint_every=6, log_every=1, eval_steps=None)
+    train_files = per_language_files
+    whole = []
+    _record_batches(monkeypatch, whole)
+    uninterrupted = train(hparams, train_files, None, tmp_path / "whole",
+                          vocab_dir=ntrex_instances["vocab_dir"])
+
+    before_kill, after_resume = [], []
+    _record_batches(monkeypatch, before_kill, die_after=15)
+    with pytest.raises(_Killed):
+        train(hparams, train_files, None, tmp_path / "resumed", vocab_dir=ntrex_instances["vocab_dir"])
+    # Steps 13-15 ran after the last checkpoint (12): their rows are in the log, then trained again.
+    assert [row["step"] for row in _step_log(tmp_path / "resumed")] == list(range(1, 16))
+    _record_batches(monkeypatch, after_resume)
+    resumed = train(hparams, train_files, None, tmp_path / "resumed",
+                    vocab_dir=ntrex_instances["vocab_dir"])
+
+    assert (resumed.start_step, resumed.final_step) == (12, 20)
+    assert len(whole) == 20 and len(after_resume) == 8
+    for step, (expected, got) in enumerate(zip(whole, before_kill[:12] + after_resume, strict=True), 1):
+        np.testing.assert_array_equal(expected[0], got[0], err_msg=f"token ids of step {step}")
+        np.testing.assert_array_equal(expected[1], got[1], err_msg=f"mask positions of step {step}")
+    # The step log has every step once, and the same losses as the uninterrupted run's.
+    log_whole, log_resumed = _step_log(tmp_path / "whole"), _step_log(tmp_path / "resumed")
+    assert [row["step"] for row in log_resumed] == list(range(1, 21))
+    assert [row["loss"] for row in log_resumed] == pytest.approx([row["loss"] for row in log_whole], rel=1e-4)
+    assert resumed.weights_checksum == pytest.approx(uninterrupted.weights_checksum, rel=1e-5)
 
 
 def _free_ports(count: int) -> list[int]:

@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from components import progress
 from components.finetuning import data
 from models.classifier import build_classifier
 from models.encoder import (build_encoder, check_vocab_matches, config_from_backbone,
@@ -208,8 +209,10 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
                 monitor="val_loss", patience=params["early_stopping_patience"],
                 restore_best_weights=True),
             keras.callbacks.TensorBoard(log_dir=str(run_dir_path / "logs")),
+            _ProgressCallback(steps_per_epoch, total_steps),
         ],
-        verbose="auto",
+        # Per-batch bars only on a terminal that asked for them; one progress line otherwise.
+        verbose=1 if progress.per_batch_bars() else 0,
     )
     # A fresh functional model on the same layers: the SavedModel then holds the weights and
     # not the optimizer's slots (which would double or triple its size).
@@ -250,6 +253,24 @@ def _schedule_length(rows: int, batch_size: int, params: dict[str, Any],
         steps_per_epoch = min(steps_per_epoch, train_steps)
         epochs = min(epochs, math.ceil(train_steps / steps_per_epoch))
     return steps_per_epoch, epochs
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Reports fine-tuning steps and training loss to the stage's progress line."""
+
+    def __init__(self, steps_per_epoch: int, total_steps: int):
+        super().__init__()
+        self._steps_per_epoch = steps_per_epoch
+        self._reporter = progress.ProgressReporter("fine-tuning", total_steps)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        self._reporter.update(self._epoch * self._steps_per_epoch + batch + 1,
+                              None if loss is None else float(loss))
 
 
 class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):

@@ -171,6 +171,7 @@ def make_dataset(
     shuffle_buffer: int = 10_000,
     shard: tuple[int, int] = (0, 1),
     keep_language: bool = False,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Masked, flat batches (models/masking.py) for one input pipeline.
 
@@ -186,6 +187,10 @@ def make_dataset(
             pipeline reads all and keeps every count-th batch.
         keep_language: keep the `language` strings in training batches (evaluation batches
             always have them; the compiled train step does not take them).
+        skip_batches: Batches of this pipeline already used (a resumed run: steps done times
+            batches per step). With a seed, the dataset then yields exactly what a fresh one
+            would after that many batches; the skipped ones are read but not parsed or masked.
+            Without a seed nothing repeats anyway, and nothing is skipped.
     """
     index, count = shard
     pools = language_pools(files)
@@ -196,6 +201,10 @@ def make_dataset(
         # Splitting per-language files between pipelines could leave one without a language.
         batch_shard = (index, count) if count > 1 else None
     shard_seed = None if seed is None else seed * 1000 + index
+    if seed is None:
+        skip_batches = 0
+    elif batch_shard is not None:
+        skip_batches *= count  # this pipeline keeps every count-th batch of the full stream
     if mixed:
         # One pool per language: batches hold every language at its share from the first
         # step (a shuffle buffer over files written language by language does not).
@@ -203,7 +212,8 @@ def make_dataset(
         records = mixed_language_records(pools, batch_size, seed=mix_seed,
                                          shuffle_buffer=shuffle_buffer)
         dataset = masking.masked_batches(records, batch_size, seq_len, masking_kwargs,
-                                         seed=shard_seed, drop_remainder=True, with_language=True)
+                                         seed=shard_seed, drop_remainder=True, with_language=True,
+                                         skip_batches=skip_batches)
     else:
         dataset = masking.make_pretraining_dataset(
             list(files),
@@ -216,6 +226,7 @@ def make_dataset(
             seed=shard_seed,
             drop_remainder=training,
             with_language=True,
+            skip_batches=skip_batches,
         )
     if batch_shard is not None:
         dataset = dataset.shard(batch_shard[1], batch_shard[0])

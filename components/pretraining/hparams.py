@@ -37,7 +37,8 @@ class PretrainingHParams:
         jit_compile: XLA compilation of the step: True, False or "auto".
         sparse_last_layer: Last layer only at [CLS] + masked rows (see PretrainingModel).
         tpu: TPU name/address; None reads TPU_NAME.
-        seed: Seed of initialisation, shuffling and masking (None: nondeterministic data).
+        seed: Seed of initialisation, shuffling and masking; a resumed run continues its data
+            stream (None: nondeterministic data, a resumed run draws new batches).
         shuffle_buffer: Records in the shuffle buffer.
         vocab_dir: Vocabulary folder (contract 2); run_fn fills it from the Vocabulary artifact.
         checkpoint_dir: Where checkpoints live; default `<model_dir>/checkpoints`. Point it at a

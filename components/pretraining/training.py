@@ -7,8 +7,12 @@ step counter), the newest `keep_checkpoints` kept; a restarted run restores the 
 trains only the remaining steps, so a run killed at any point ends at exactly `train_steps`. The
 loss is checked every step and the weights before every save: a non-finite value stops training
 with `NonFiniteLossError` before anything bad is written, so the last good checkpoint stays the
-newest. (The data iterator is not checkpointed: a resumed run reshuffles and draws new masks,
-which for pretraining only changes which random batches come next.)
+newest. A resumed run continues the data where the checkpoint left it: with a seed the input
+pipeline is a fixed stream, and the restarted one skips the batches the finished steps used
+(reading them without masking), so a run killed and resumed sees the same batches and masks
+as one that was never stopped (with `seed: null` nothing is reproducible and a resumed run
+draws new batches). Its step log drops the rows written after that checkpoint (steps that are
+trained again), so every step appears once.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from components import progress
 from components.base_model import initial_model
 from components.pretraining import data, hardware
 from components.pretraining.hparams import PretrainingHParams
@@ -109,8 +114,10 @@ def _checkpoint_dir_for(base: pathlib.Path, chief: bool, strategy) -> pathlib.Pa
     return base / f".worker-{task_id}"
 
 
-def _distributed_dataset(strategy, files, hparams, masking_kwargs):
+def _distributed_dataset(strategy, files, hparams, masking_kwargs, start_step: int = 0):
     def dataset_fn(context: tf.distribute.InputContext):
+        # Each step takes one batch per replica; a pipeline feeds its share of the replicas.
+        batches_per_step = context.num_replicas_in_sync // context.num_input_pipelines
         return data.make_dataset(
             files,
             context.get_per_replica_batch_size(hparams.batch_size),
@@ -120,6 +127,7 @@ def _distributed_dataset(strategy, files, hparams, masking_kwargs):
             seed=hparams.seed,
             shuffle_buffer=hparams.shuffle_buffer,
             shard=(context.input_pipeline_id, context.num_input_pipelines),
+            skip_batches=start_step * batches_per_step,
         )
 
     if hparams.batch_size % strategy.num_replicas_in_sync:
@@ -276,18 +284,19 @@ def train(
     log_dir = pathlib.Path(log_dir or model_dir / "logs")
     writer = tf.summary.create_file_writer(str(log_dir / "train")) if chief else tf.summary.create_noop_writer()
     model_dir.mkdir(parents=True, exist_ok=True)
-    step_log = open(model_dir / STEP_LOG, "a", encoding="utf-8") if chief else None
+    step_log = _open_step_log(model_dir / STEP_LOG, start_step) if chief else None
 
     first = last = None
     step = start_step
     if start_step < hparams.train_steps:
-        iterator = iter(_distributed_dataset(strategy, train_list, hparams, masking_kwargs))
+        iterator = iter(_distributed_dataset(strategy, train_list, hparams, masking_kwargs, start_step))
         train_step = make_train_step(model, optimizer, strategy, jit_compile=jit,
                                      next_sentence_prediction=hparams.next_sentence_prediction)
         window = {"mlm_correct": 0.0, "mlm_count": 0.0, "nsp_correct": 0.0, "nsp_count": 0.0}
-        # A progress bar on a terminal (disable=None: off when stderr is not a TTY, e.g. in CI).
-        progress = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
-                             unit="step", disable=None if chief else True)
+        # A per-batch bar only on a terminal that asked for it; one progress line otherwise.
+        bar = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
+                        unit="step", disable=not (chief and progress.per_batch_bars()))
+        reporter = progress.ProgressReporter("pretraining", hparams.train_steps, start_step) if chief else None
         try:
             while step < hparams.train_steps:
                 out = train_step(next(iterator))
@@ -304,9 +313,11 @@ def train(
                 first = first or last
                 for key in window:
                     window[key] += last[key]
-                progress.update(1)
+                bar.update(1)
+                if reporter:
+                    reporter.update(step, loss)
                 if step % hparams.log_every == 0 or step == hparams.train_steps:
-                    progress.set_postfix(loss=f"{last['loss']:.3f}", mlm=f"{last['mlm_loss']:.3f}")
+                    bar.set_postfix(loss=f"{last['loss']:.3f}", mlm=f"{last['mlm_loss']:.3f}")
                     _log_step(writer, step_log, step, last, window, optimizer)
                     window = dict.fromkeys(window, 0.0)
                 if step % hparams.checkpoint_every == 0 or step == hparams.train_steps:
@@ -314,7 +325,8 @@ def train(
         except tf.errors.DataLossError:
             raise data.BadInputError(f"train data: corrupt TFRecord data in {data.find_corrupt_file(train_list)}") from None
         finally:
-            progress.close()
+            bar.close()
+            writer.flush()
             if step_log:
                 step_log.flush()
     if not chief and save_dir.exists():
@@ -364,6 +376,21 @@ def _save(manager: tf.train.CheckpointManager, step: int, model, chief: bool) ->
     path = manager.save(checkpoint_number=step)
     if chief:
         _LOG.info("checkpoint %s", path)
+
+
+def _open_step_log(path: pathlib.Path, start_step: int):
+    """The step log, opened for appending after the rows of steps up to `start_step`.
+
+    Rows past it come from a run killed after its last checkpoint: those steps are trained
+    again, so their old rows go (the log then has each step once). So does a last line cut
+    short by the kill (every complete row ends with a newline).
+    """
+    if path.exists():
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.endswith("\n") and json.loads(line)["step"] <= start_step]
+        if len(kept) < len(lines):
+            path.write_text("".join(kept), encoding="utf-8")
+    return open(path, "a", encoding="utf-8")
 
 
 def _log_step(writer, step_log, step, last, window, optimizer) -> None:
