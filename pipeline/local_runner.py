@@ -23,6 +23,7 @@ from pipeline.config import DEFAULT_CONFIG, REPO_ROOT, check_inputs_exist, load_
 
 # Beam's DirectRunner with one worker process per core (0 = as many as there are cores).
 LOCAL_BEAM_ARGS = ["--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+EVALUATOR_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def quiet_logs(verbose: bool) -> None:
@@ -136,9 +137,14 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
     stale = metadata.fail_stale_executions(paths.metadata_path, config.pipeline_name)
     if stale:
         click.echo(f"marked FAILED, left RUNNING by a killed run: {', '.join(stale)}", err=True)
-    tfx.orchestration.LocalDagRunner().run(
-        create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
-                        base_model_fingerprint=base_model_fingerprint))
+    pipeline = create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
+                               base_model_fingerprint=base_model_fingerprint)
+    for component in pipeline.components:
+        if component.id == "evaluator":
+            # TFMA's worker processes print TensorFlow's AtomicFunction.__del__ tracebacks when
+            # they exit; the evaluation data is one small split, so it runs in this process.
+            component.with_beam_pipeline_args(EVALUATOR_BEAM_ARGS)
+    tfx.orchestration.LocalDagRunner().run(pipeline)
     return {"config": config, "paths": paths}
 
 
