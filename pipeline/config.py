@@ -38,7 +38,8 @@ class CorpusConfig:
 
     format: str = "chatterbot"
     # Files or folders; relative paths are resolved against the config file's folder.
-    # `{SPAN}` in a path marks span-numbered inputs (the newest span is ingested).
+    # Span patterns `{SPAN}`, `{YYYY}`/`{MM}`/`{DD}`, `{VERSION}` in a path are resolved by the
+    # ingestion component when it runs (components/ingestion/spans.py): the newest span.
     inputs: list[str] = dataclasses.field(default_factory=list)
     max_chars: int = 20000
     max_reject_ratio: float = 0.05
@@ -335,7 +336,7 @@ def check_inputs_exist(config: PipelineConfig) -> None:
         if getattr(config, section) is None:
             continue
         for i, path in enumerate(getattr(config, section).inputs):
-            if _is_remote(path) or "{SPAN}" in path:
+            if _is_remote(path) or "{" in path:  # span patterns resolve when ingestion runs
                 continue
             if not pathlib.Path(path).exists():
                 raise ConfigError(f"{section}.inputs[{i}]: path does not exist: {path}")

@@ -61,12 +61,16 @@ class _ComponentProgressHandler(logging.Handler):
             click.echo(f"error: {message}", err=True)
 
 
-def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str) -> dict:
-    """Runs the pipeline locally and returns the resolved paths."""
+def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str,
+                 span: int | None = None) -> dict:
+    """Runs the pipeline locally and returns the resolved paths.
+
+    Span patterns in the inputs resolve when each ingestion runs: the newest span, or `span`
+    (a backfill of one past span).
+    """
     from tfx import v1 as tfx
 
     from components.base_model.preflight import check_base_model
-    from pipeline.inputs import resolve_corpus
     from pipeline.pipeline import PipelinePaths, create_pipeline
 
     config = load_config(config_path)
@@ -82,17 +86,9 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
         metadata_path=str(output_dir / "metadata.sqlite"),
         serving_dir=str(serving_dir),
     )
-    resolved = {}
-    if config.stages == "ingestion" or config.pretrains():
-        resolved["pretraining_corpus"] = resolve_corpus(config.pretraining_corpus, "pretraining_corpus")
-    if config.stages == "all":
-        resolved["labelled_data"] = resolve_corpus(config.labelled_data, "labelled_data")
-        if config.extra_pretraining_corpus is not None and config.pretrains():
-            resolved["extra_pretraining_corpus"] = resolve_corpus(
-                config.extra_pretraining_corpus, "extra_pretraining_corpus")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
     tfx.orchestration.LocalDagRunner().run(
-        create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
+        create_pipeline(config, paths, beam_args, span=span,
                         base_model_fingerprint=base_model_fingerprint))
     return {"config": config, "paths": paths}
 
@@ -102,8 +98,10 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
               show_default=True, help="Pipeline settings (YAML).")
 @click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
               help="Where artifacts, ML Metadata and pushed models go [outputs/<pipeline_name>].")
+@click.option("--span", type=click.IntRange(min=0), default=None,
+              help="Re-run one past span of the span-pattern inputs (a backfill) instead of the newest.")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow, TFX and Beam logs.")
-def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
+def run(config_path: str, output_dir: str | None, span: int | None, verbose: bool) -> None:
     """Run the whole pipeline locally (LocalDagRunner, SQLite metadata, Beam DirectRunner)."""
     from pipeline.config import ConfigError
 
@@ -116,8 +114,8 @@ def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
     output_dir = output_dir or str(REPO_ROOT / "outputs" / config.pipeline_name)
     started = time.monotonic()
     try:
-        result = run_pipeline(config_path, output_dir)
-    except ConfigError as e:  # e.g. a base_model checkpoint that does not fit
+        result = run_pipeline(config_path, output_dir, span=span)
+    except ConfigError as e:  # e.g. a base_model checkpoint that does not fit, a span without patterns
         raise click.ClickException(str(e)) from e
     click.echo(f"pipeline {config.pipeline_name} finished in {time.monotonic() - started:.0f} s")
     click.echo(f"artifacts: {result['paths'].pipeline_root}")
