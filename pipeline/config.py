@@ -163,6 +163,8 @@ class VertexConfig:
     region: str = "us-central1"
     image: Optional[str] = None
     pipeline_root: Optional[str] = None
+    # The service account scheduled runs use (`mbert schedule`); None = the project's default.
+    service_account: Optional[str] = None
     # Beam arguments for the Beam stages on Vertex (e.g. --runner=DataflowRunner ...).
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Resources of the two Trainer steps (Vertex schedules a matching machine).

@@ -34,7 +34,7 @@ def sib200_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def ntrex_lines(ntrex_dir) -> int:
     """Lines per language file in the NTREX folder in use (1,997 in full, 74 in the sample)."""
-    with open(ntrex_dir / "newstest2019-ref.eng.txt", encoding="utf-8") as f:
+    with open(ntrex_dir / "newstest2019-src.eng.txt", encoding="utf-8") as f:
         return sum(1 for _ in f)
 
 
