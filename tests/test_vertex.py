@@ -53,9 +53,10 @@ def test_compiled_spec_keeps_span_patterns_for_the_example_gen_driver(tmp_path):
     path = vertex.compile_pipeline(config, str(tmp_path / "pipeline.json"), pipeline_root="gs://bucket/mbert")
     job = json.loads(open(path).read())
     task = job["pipelineSpec"]["root"]["dag"]["tasks"]["labelled_ingestion"]
-    parameters = task["inputs"]["parameters"]
-    assert parameters["input_base"]["runtimeValue"]["constant"] == "gs://bucket/sib200"
-    assert json.loads(parameters["input_config"]["runtimeValue"]["constant"]) == {
+    parameters = {name: value["runtimeValue"]["constantValue"]["stringValue"]
+                  for name, value in task["inputs"]["parameters"].items() if name.startswith("input_")}
+    assert parameters["input_base"] == "gs://bucket/sib200"
+    assert json.loads(parameters["input_config"]) == {
         "splits": [{"name": "input-0", "pattern": "span-{SPAN}"}]}
     # TFX's file-based ExampleGen driver resolves the span before the cache check of each run.
     executor = job["pipelineSpec"]["deploymentSpec"]["executors"]["labelled_ingestion_executor"]["container"]
