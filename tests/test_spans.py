@@ -88,3 +88,22 @@ def test_ingest_cli_resolves_the_newest_span_and_writes_it_into_the_summary(tmp_
     result = CliRunner().invoke(ingest, ["--format", "text", "--input", pattern, "--span", "7",
                                          "--output", str(tmp_path / "o")])
     assert result.exit_code == 1 and "cannot resolve input spans" in result.output
+
+
+def test_a_backfill_pins_the_span_of_the_corpora_that_have_span_patterns(tmp_path):
+    from pipeline.config import ConfigError, config_from_dict
+    from pipeline.pipeline import PipelinePaths, create_pipeline
+
+    config = config_from_dict({
+        "pretraining_corpus": {"format": "ntrex", "inputs": ["corpus"]},
+        "labelled_data": {"format": "sib200", "inputs": ["labelled/span-{SPAN}"]}}, base_dir=tmp_path)
+    paths = PipelinePaths(str(tmp_path / "root"), str(tmp_path / "m.sqlite"), str(tmp_path / "serving"))
+    components = {c.id: c for c in create_pipeline(config, paths, span=2).components}
+    labelled = components["labelled_ingestion"].exec_properties
+    assert json.loads(labelled["range_config"])["static_range"] == {"start_span_number": 2, "end_span_number": 2}
+    assert components["corpus_ingestion"].exec_properties.get("range_config") is None
+    newest = {c.id: c for c in create_pipeline(config, paths).components}
+    assert newest["labelled_ingestion"].exec_properties.get("range_config") is None
+    config.labelled_data.inputs = [str(tmp_path / "labelled")]
+    with pytest.raises(ConfigError, match="no corpus input has a span pattern"):
+        create_pipeline(config, paths, span=2)
