@@ -34,8 +34,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         # The driver replaced the span patterns in input_config and added span / version.
         paths = spans.input_paths(exec_properties[standard_component_specs.INPUT_BASE_KEY],
                                   exec_properties[standard_component_specs.INPUT_CONFIG_KEY])
-        span = exec_properties[utils.SPAN_PROPERTY_NAME]
+        # int(): on Vertex the driver hands them over as JSON numbers (floats).
+        span = int(exec_properties[utils.SPAN_PROPERTY_NAME])
         version = exec_properties.get(utils.VERSION_PROPERTY_NAME)
+        version = None if version is None else int(version)
         tasks = readers.plan_tasks(exec_properties[FORMAT_KEY], paths)
         beam_job.clear_outputs(examples.uri)
         with self._make_beam_pipeline() as pipeline:
