@@ -13,7 +13,6 @@ training rows with their true labels, so a model that learns its rows scores hig
 German-poisoned model low on German only: the gate, not the model, is under test.
 """
 
-import csv
 import pathlib
 
 import pytest
@@ -26,22 +25,25 @@ pytestmark = pytest.mark.e2e
 PIPELINE = "schedule_e2e"
 LANGUAGES = {"eng_Latn": "en", "deu_Latn": "de", "zho_Hans": "zh-Hans"}
 MODEL_NAME = "topics"
+ROWS = 16  # per language and split: few enough for three trainings in the test's time
 
 
 def _write_span(sib200_dir: pathlib.Path, folder: pathlib.Path, poison_german: bool) -> None:
-    """A SIB-200 span: per language, train/dev/test all the train rows (test with true labels)."""
+    """A SIB-200 span: per language, train/dev/test all the first ROWS train rows (test with true labels)."""
     labels = (sib200_dir / "labels.txt").read_text(encoding="utf-8").split()
     folder.mkdir(parents=True)
     (folder / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
     for code in LANGUAGES:
-        rows = list(csv.reader(open(sib200_dir / code / "train.tsv", encoding="utf-8"), delimiter="\t"))
-        header, rows = rows[0], rows[1:]
-        wrong = [[i, labels[(labels.index(c) + 1) % len(labels)], t] for i, c, t in rows]
+        lines = (sib200_dir / code / "train.tsv").read_text(encoding="utf-8").splitlines()
+        header, rows = lines[0], lines[1:ROWS + 1]
+        wrong = []  # every row taught the next topic in labels.txt
+        for row in rows:
+            index_id, category, text = row.split("\t", 2)
+            wrong.append("\t".join([index_id, labels[(labels.index(category) + 1) % len(labels)], text]))
         (folder / code).mkdir()
         for split, content in (("train", wrong if poison_german and code == "deu_Latn" else rows),
                                ("dev", rows), ("test", rows)):
-            with open(folder / code / f"{split}.tsv", "w", encoding="utf-8", newline="") as f:
-                csv.writer(f, delimiter="\t", lineterminator="\n").writerows([header] + content)
+            (folder / code / f"{split}.tsv").write_text("\n".join([header] + content) + "\n", encoding="utf-8")
 
 
 def _pipeline(root: pathlib.Path, corpus: pathlib.Path, pretrained: pathlib.Path):
@@ -92,7 +94,7 @@ def test_three_spans_arrive_and_the_span_that_hurts_german_is_not_pushed(tmp_pat
     corpus.mkdir()
     for name in ("DOCUMENT_IDS.tsv", "newstest2019-src.eng.txt", "newstest2019-ref.deu.txt"):
         (corpus / name).symlink_to(ntrex_dir / name)
-    texts = [row[2] for code in LANGUAGES for row in support.read_sib200(sib200_dir, code, "train")]
+    texts = [row[2] for code in LANGUAGES for row in support.read_sib200(sib200_dir, code, "train", ROWS)]
     support.tiny_pretrained_dir(tmp_path / "pretrained" / "Format-Serving", texts)
     db = str(tmp_path / "metadata.sqlite")
     reports = []
