@@ -41,8 +41,8 @@ def _write_span(sib200_dir: pathlib.Path, folder: pathlib.Path, poison_german: b
             index_id, category, text = row.split("\t", 2)
             wrong.append("\t".join([index_id, labels[(labels.index(category) + 1) % len(labels)], text]))
         (folder / code).mkdir()
-        for split, content in (("train", wrong if poison_german and code == "deu_Latn" else rows),
-                               ("dev", rows), ("test", rows)):
+        taught = wrong if poison_german and code == "deu_Latn" else rows
+        for split, content in (("train", taught), ("dev", taught), ("test", rows)):
             (folder / code / f"{split}.tsv").write_text("\n".join([header] + content) + "\n", encoding="utf-8")
 
 
@@ -65,8 +65,9 @@ def _pipeline(root: pathlib.Path, corpus: pathlib.Path, pretrained: pathlib.Path
         run_fn=FINETUNING_RUN_FN, examples=labelled.outputs["examples"],
         base_model=encoder.outputs["result"],
         train_args=tfxv1.proto.TrainArgs(splits=["train"]), eval_args=tfxv1.proto.EvalArgs(splits=["eval"]),
-        custom_config={"train_languages": "all", "max_seq_length": 32, "batch_size": 16, "epochs": 20,
-                       "learning_rate": 5e-3, "early_stopping_patience": 4, "dropout": 0.0, "seed": 3},
+        # No early stopping: every run learns its rows for the same number of epochs.
+        custom_config={"train_languages": "all", "max_seq_length": 32, "batch_size": 16, "epochs": 30,
+                       "learning_rate": 1e-2, "early_stopping_patience": 30, "dropout": 0.0, "seed": 3},
     ).with_id("finetuning_trainer")
     # As create_pipeline builds it for local runs: the candidate is never its own baseline.
     resolver = latest_blessed_model_resolver(candidate=trainer.outputs["model"])
@@ -117,6 +118,7 @@ def test_three_spans_arrive_and_the_span_that_hurts_german_is_not_pushed(tmp_pat
     # The gate: spans 1 and 2 pass, span 3 loses German only and is not pushed.
     assert [report["blessed"] for report in reports] == [True, True, False]
     failures = reports[2]["failures"]
-    assert failures and all(f.startswith("language=de:") for f in failures), failures
+    assert any(f.startswith("language=de: sparse_categorical_accuracy change") for f in failures), failures
+    assert not any(f.startswith(("language=en:", "language=zh-Hans:")) for f in failures), failures
     assert reports[2]["languages"]["de"]["accuracy"] < reports[2]["baseline"]["languages"]["de"]["accuracy"] - 0.1
     assert publish.list_versions(tmp_path / "serving" / MODEL_NAME) == [1, 2]
