@@ -134,7 +134,8 @@ class CorpusConfig:
 
     format: str = setting("chatterbot", choices=CORPUS_FORMATS)
     # Files or folders; relative paths are resolved against the config file's folder.
-    # `{SPAN}` in a path marks span-numbered inputs (the newest span is ingested).
+    # Span patterns `{SPAN}`, `{YYYY}`/`{MM}`/`{DD}`, `{VERSION}` in a path are resolved by the
+    # ingestion component when it runs (components/ingestion/spans.py): the newest span.
     inputs: list[str] = dataclasses.field(default_factory=list)
     max_chars: int = setting(20000, minimum=1, maximum=1_000_000)
     max_reject_ratio: float = _fraction(0.05)
@@ -278,6 +279,8 @@ class VertexConfig:
     region: str = "us-central1"
     image: Optional[str] = None
     pipeline_root: Optional[str] = None
+    # The service account scheduled runs use (`mbert schedule`); None = the project's default.
+    service_account: Optional[str] = None
     # Beam arguments for the Beam stages on Vertex (e.g. --runner=DataflowRunner ...).
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Resources of the two Trainer steps (Vertex schedules a matching machine).
@@ -577,7 +580,7 @@ def check_inputs_exist(config: PipelineConfig) -> None:
         if getattr(config, section) is None:
             continue
         for i, path in enumerate(getattr(config, section).inputs):
-            if _is_remote(path) or "{SPAN}" in path:
+            if _is_remote(path) or "{" in path:  # span patterns resolve when ingestion runs
                 continue
             if not pathlib.Path(path).exists():
                 problems.append(f"{section}.inputs[{i}]: path does not exist: {path}")

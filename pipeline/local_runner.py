@@ -103,13 +103,17 @@ class _ComponentProgressHandler(logging.Handler):
         click.echo(text + end, err=True, nl=False)
 
 
-def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str) -> dict:
-    """Runs the pipeline locally and returns the resolved paths."""
+def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str,
+                 span: int | None = None) -> dict:
+    """Runs the pipeline locally and returns the resolved paths.
+
+    Span patterns in the inputs resolve when each ingestion runs: the newest span, or `span`
+    (a backfill of one past span).
+    """
     from tfx import v1 as tfx
 
     from components.base_model.preflight import check_base_model
     from pipeline import metadata
-    from pipeline.inputs import resolve_corpus
     from pipeline.pipeline import PipelinePaths, create_pipeline
 
     config = load_config(config_path)
@@ -125,19 +129,11 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
         metadata_path=str(output_dir / "metadata.sqlite"),
         serving_dir=str(serving_dir),
     )
-    resolved = {}
-    if config.stages == "ingestion" or config.pretrains():
-        resolved["pretraining_corpus"] = resolve_corpus(config.pretraining_corpus, "pretraining_corpus")
-    if config.stages == "all":
-        resolved["labelled_data"] = resolve_corpus(config.labelled_data, "labelled_data")
-        if config.extra_pretraining_corpus is not None and config.pretrains():
-            resolved["extra_pretraining_corpus"] = resolve_corpus(
-                config.extra_pretraining_corpus, "extra_pretraining_corpus")
     beam_args = LOCAL_BEAM_ARGS + list(config.beam_pipeline_args)
     stale = metadata.fail_stale_executions(paths.metadata_path, config.pipeline_name)
     if stale:
         click.echo(f"marked FAILED, left RUNNING by a killed run: {', '.join(stale)}", err=True)
-    pipeline = create_pipeline(config, paths, beam_args, resolved_inputs=resolved,
+    pipeline = create_pipeline(config, paths, beam_args, span=span,
                                base_model_fingerprint=base_model_fingerprint)
     for component in pipeline.components:
         if component.id == "evaluator":
@@ -153,8 +149,10 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
               show_default=True, help="Pipeline settings (YAML).")
 @click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
               help="Where artifacts, ML Metadata and pushed models go [outputs/<pipeline_name>].")
+@click.option("--span", type=click.IntRange(min=0), default=None,
+              help="Re-run one past span of the span-pattern inputs (a backfill) instead of the newest.")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow, TFX and Beam logs.")
-def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
+def run(config_path: str, output_dir: str | None, span: int | None, verbose: bool) -> None:
     """Run the whole pipeline locally (LocalDagRunner, SQLite metadata, Beam DirectRunner)."""
     quiet_logs(verbose)
     # A ConfigError (here, or from run_pipeline's checks such as a base_model checkpoint that does
@@ -163,7 +161,7 @@ def run(config_path: str, output_dir: str | None, verbose: bool) -> None:
     check_inputs_exist(config)
     output_dir = output_dir or str(REPO_ROOT / "outputs" / config.pipeline_name)
     started = time.monotonic()
-    result = run_pipeline(config_path, output_dir)
+    result = run_pipeline(config_path, output_dir, span=span)
     click.echo(f"pipeline {config.pipeline_name} finished in {time.monotonic() - started:.0f} s")
     click.echo(f"artifacts: {result['paths'].pipeline_root}")
     click.echo(f"ML Metadata: {result['paths'].metadata_path}")

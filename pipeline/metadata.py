@@ -95,3 +95,30 @@ def fail_stale_executions(metadata_path: str, pipeline_name: str) -> list[str]:
         nodes += [name[len(prefix):] if name.startswith(prefix) else name for name in node_names] or [
             f"execution {execution.id}"]
     return sorted(nodes)
+
+
+_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT,)
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+def _artifact_ids_by_run(metadata_path: str, pipeline_name: str, component_id: str, key: str,
+                         event_types) -> list[list[int]]:
+    store = _store(metadata_path)
+    executions = _node_executions(store, pipeline_name, component_id)
+    events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
+    return [sorted(ev.artifact_id for ev in events
+                   if ev.execution_id == execution.id and ev.type in event_types
+                   and ev.path.steps and ev.path.steps[0].key == key)
+            for execution in executions]
+
+
+def inputs_by_run(metadata_path: str, pipeline_name: str, component_id: str,
+                  input_key: str) -> list[list[int]]:
+    """Per execution of a component (oldest first), the ids of the artifacts it read under input_key."""
+    return _artifact_ids_by_run(metadata_path, pipeline_name, component_id, input_key, _INPUT_EVENTS)
+
+
+def outputs_by_run(metadata_path: str, pipeline_name: str, component_id: str,
+                   output_key: str) -> list[list[int]]:
+    """Per execution of a component (oldest first), the ids of the artifacts it wrote under output_key."""
+    return _artifact_ids_by_run(metadata_path, pipeline_name, component_id, output_key, _OUTPUT_EVENTS)

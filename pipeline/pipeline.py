@@ -15,19 +15,18 @@ PretrainingExampleGen and the pretraining Trainer from it (base_model = the impo
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Optional
 
 from tfx import v1 as tfx
 
 from components.base_model.component import BaseModelImport
 from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
+from components.ingestion import spans
 from components.ingestion.component import CorpusIngestion
 from components.pretraining_examples.component import PretrainingExampleGen
 from components.push.component import MBertPusher
 from components.vocabulary.component import VocabularyGen
-from pipeline.config import CorpusConfig, PipelineConfig
-from pipeline.inputs import ResolvedCorpus
+from pipeline.config import CORPUS_SECTIONS, ConfigError, CorpusConfig, PipelineConfig
 
 # TFX Trainer entry points, by module path.
 PRETRAINING_RUN_FN = "components.pretraining.trainer_module.run_fn"
@@ -45,15 +44,14 @@ class PipelinePaths:
     serving_base_path: str = ""
 
 
-def _ingest_and_validate(name: str, corpus: CorpusConfig,
-                         resolved: Optional[ResolvedCorpus]) -> list:
+def _ingest_and_validate(name: str, corpus: CorpusConfig, span: Optional[int]) -> list:
+    """Ingestion (spans resolved when it runs; `span` pins one for a backfill) and its checks."""
     ingestion = CorpusIngestion(
         format=corpus.format,
-        input_paths=json.dumps(resolved.inputs if resolved else corpus.inputs),
+        inputs=corpus.inputs,
         max_chars=corpus.max_chars,
         max_reject_ratio=corpus.max_reject_ratio,
-        span=resolved.span if resolved else "",
-        input_fingerprint=resolved.fingerprint if resolved else "",
+        range_config=spans.span_range(span) if span is not None and _has_span(corpus) else None,
     ).with_id(f"{name}_ingestion")
     statistics = tfx.components.StatisticsGen(
         examples=ingestion.outputs["examples"]).with_id(f"{name}_statistics")
@@ -136,6 +134,10 @@ def _from_base_model(config: PipelineConfig, paths: "PipelinePaths", corpus_exam
                                      initial_model=importer.outputs["encoder"])
 
 
+def _has_span(corpus: CorpusConfig) -> bool:
+    return any(spans.has_span(path) for path in corpus.inputs)
+
+
 def _flag(value: str):
     return {"auto": "auto", "true": True, "false": False}[value]
 
@@ -143,7 +145,7 @@ def _flag(value: str):
 def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                     beam_pipeline_args: Optional[list[str]] = None,
                     trainer_resources=None,
-                    resolved_inputs: Optional[dict[str, ResolvedCorpus]] = None,
+                    span: Optional[int] = None,
                     base_model_fingerprint: str = "",
                     ) -> tfx.dsl.Pipeline:
     """Builds the pipeline from validated settings.
@@ -154,29 +156,31 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
       beam_pipeline_args: arguments for every Beam stage (DirectRunner, Dataflow, Flink, Spark).
       trainer_resources: a ResourceSpec (CPU, memory, accelerators) for the Trainer steps on
         Vertex/Kubeflow; None locally.
-      resolved_inputs: per corpus ("pretraining_corpus", "labelled_data"), the newest span and
-        the input fingerprint a local runner resolved (pipeline/inputs.py); None = as configured.
+      span: ingest this span of every corpus whose inputs have span patterns (a backfill);
+        None = the newest span present when each ingestion runs.
       base_model_fingerprint: the checkpoint files' fingerprint (base_model.formats.fingerprint)
         a local runner resolved, so a replaced checkpoint is imported again; "" = by path only.
 
     Returns:
       The TFX pipeline, with caching on.
     """
-    resolved_inputs = resolved_inputs or {}
+    corpora = [getattr(config, key) for key in CORPUS_SECTIONS]
+    if span is not None and not any(c is not None and _has_span(c) for c in corpora):
+        raise ConfigError(f"span {span}: no corpus input has a span pattern ({{SPAN}}, {{YYYY}}...)")
     corpus_stage = []
     # Fine-tuning a base model needs no pretraining corpus.
     if config.stages == "ingestion" or config.pretrains():
         corpus_stage = _ingest_and_validate("corpus", config.pretraining_corpus,
-                                            resolved_inputs.get("pretraining_corpus"))
+                                            span)
     components = list(corpus_stage)
     if config.stages == "all":
         labelled_stage = _ingest_and_validate("labelled", config.labelled_data,
-                                              resolved_inputs.get("labelled_data"))
+                                              span)
         corpus_examples = corpus_stage[0].outputs["examples"] if corpus_stage else None
         extra_examples = None
         if config.extra_pretraining_corpus is not None and config.pretrains():
             extra_stage = _ingest_and_validate("extra_corpus", config.extra_pretraining_corpus,
-                                               resolved_inputs.get("extra_pretraining_corpus"))
+                                               span)
             components += extra_stage
             extra_examples = extra_stage[0].outputs["examples"]
         if config.base_model is None:

@@ -13,7 +13,7 @@ from components.ingestion.io import read_examples
 
 
 def _pipeline(root, inputs):
-    ingestion = CorpusIngestion(format="ntrex", input_paths=json.dumps(inputs))
+    ingestion = CorpusIngestion(format="ntrex", inputs=inputs)
     statistics = tfx.components.StatisticsGen(examples=ingestion.outputs["examples"])
     return tfx.dsl.Pipeline(
         pipeline_name="ingestion_e2e",
@@ -38,6 +38,9 @@ def test_ingestion_and_statistics_in_local_dag_runner(ntrex_dir, ntrex_lines, tm
     assert examples.custom_properties["records_read"].int_value == 2 * ntrex_lines
     assert examples.custom_properties["rejected"].int_value == 0
     assert json.loads(examples.custom_properties["languages"].string_value) == ["en", "ko"]
+    # No span pattern: span 0, as TFX's ExampleGen records it; the driver's input fingerprint.
+    assert examples.properties["span"].int_value == 0
+    assert examples.custom_properties["input_fingerprint"].string_value.startswith("split:input-0,num_files:1")
     summary = json.loads(open(os.path.join(examples.uri, "summary.json"), encoding="utf-8").read())
     assert summary["by_language"] == {"en": ntrex_lines, "ko": ntrex_lines}
     rows = read_examples(examples.uri)

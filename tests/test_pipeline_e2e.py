@@ -96,7 +96,7 @@ def test_whole_pipeline_then_cache_then_a_new_span(tmp_path, ntrex_dir, sib200_d
     assert (version_1 / "saved_model.pb").exists()
     assert "topics" in (out / "serving" / "models.config").read_text()
     labelled = metadata.latest_output(db, "e2e-full", "labelled_ingestion", "examples")
-    assert metadata.custom_properties(labelled)["input_span"] == "1"
+    assert labelled.properties["span"].int_value == 1
 
     # Unchanged inputs: every component comes from cache, in a fraction of the time.
     started = time.monotonic()
@@ -115,7 +115,7 @@ def test_whole_pipeline_then_cache_then_a_new_span(tmp_path, ntrex_dir, sib200_d
     for component_id in set(FULL_IDS) - set(LABELLED_SIDE):
         assert metadata.execution_states(db, "e2e-full", component_id)[-1] == "CACHED", component_id
     labelled = metadata.latest_output(db, "e2e-full", "labelled_ingestion", "examples")
-    assert metadata.custom_properties(labelled)["input_span"] == "2"
+    assert labelled.properties["span"].int_value == 2
     evaluation = pathlib.Path(metadata.latest_output_uri(db, "e2e-full", "evaluator", "evaluation"))
     import json
     eval_config = json.loads((evaluation / "eval_config.json").read_text())

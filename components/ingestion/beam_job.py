@@ -152,17 +152,27 @@ def removing_beam_temp_on_failure(output_dir: str):
         raise
 
 
-def finalize_outputs(output_dir: str) -> dict:
-    """Reads summary.json back and tidies the split folders after the pipeline ran.
+def finalize_outputs(output_dir: str, span: int = 0, version: int | None = None) -> dict:
+    """Adds the input span to summary.json and tidies the split folders after the pipeline ran.
 
     train and eval always exist (an empty GZIP file stands in when a split got no record, so
     readers of the artifact find the layout they expect); test is removed when it is empty.
 
+    Args:
+      output_dir: the ingestion output folder.
+      span: the input span ingested (0 when the inputs have no span pattern, as in TFX).
+      version: the span's {VERSION}, None without a version pattern.
+
     Returns:
       The summary, with `split_names` (the splits present) added.
     """
-    with tf.io.gfile.GFile(os.path.join(output_dir, SUMMARY_FILE), "r") as stream:
+    path = os.path.join(output_dir, SUMMARY_FILE)
+    with tf.io.gfile.GFile(path, "r") as stream:
         content = json.load(stream)
+    content["span"] = span
+    content["version"] = version
+    with tf.io.gfile.GFile(path, "w") as stream:
+        stream.write(json.dumps(content, indent=2, ensure_ascii=False))
     present = [split for split in ALL_SPLITS if split in ALWAYS_SPLITS or content["splits"].get(split)]
     for split in ALL_SPLITS:
         folder = split_dir(output_dir, split)
@@ -181,7 +191,8 @@ def finalize_outputs(output_dir: str) -> dict:
 
 def run_ingestion(format: str, inputs: Sequence[str], output_dir: str, max_chars: int = DEFAULT_MAX_CHARS,
                   max_reject_ratio: float = DEFAULT_MAX_REJECT_RATIO,
-                  beam_pipeline_args: Sequence[str] | None = None) -> dict:
+                  beam_pipeline_args: Sequence[str] | None = None, span: int = 0,
+                  version: int | None = None) -> dict:
     """Ingests a corpus with Beam and writes examples, rejects.jsonl and summary.json.
 
     Args:
@@ -207,6 +218,6 @@ def run_ingestion(format: str, inputs: Sequence[str], output_dir: str, max_chars
     with removing_beam_temp_on_failure(output_dir), \
             beam.Pipeline(options=PipelineOptions(list(beam_pipeline_args or []))) as pipeline:
         build_ingestion(pipeline, tasks, output_dir, max_chars=max_chars, max_reject_ratio=max_reject_ratio)
-    content = finalize_outputs(output_dir)
+    content = finalize_outputs(output_dir, span=span, version=version)
     summary_lib.check_reject_ratio(content)
     return content
