@@ -202,11 +202,13 @@ def load_batches(path: str) -> tuple[dict, dict, list[dict], list[dict]]:
     weights = {k[len("weight/"):]: data[k] for k in data.files if k.startswith("weight/")}
 
     def batches(prefix):
-        keys = [k for k in data.files if k.startswith(prefix)]
-        if not keys:
+        # Each data[key] decompresses the whole array again (and a row slice keeps it alive):
+        # read every array once.
+        arrays = {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
+        if not arrays:
             return []
-        steps = data[keys[0]].shape[0]
-        return [{k[len(prefix):]: data[k][i] for k in keys} for i in range(steps)]
+        steps = next(iter(arrays.values())).shape[0]
+        return [{k: array[i] for k, array in arrays.items()} for i in range(steps)]
 
     return recipe, weights, batches("train/"), batches("heldout/")
 

@@ -371,22 +371,26 @@ def test_ntrex_documents_never_cross_splits(ntrex_output, ntrex_dir, ntrex_lines
 
 
 def test_sib200_exact_counts(sib200_dir, tmp_path):
+    # Rows per split from the files in use: 701/99/204 in full, fewer in the committed sample.
+    per_split = {split: len((sib200_dir / "eng_Latn" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()) - 1
+            for split in ("train", "dev", "test")}
+    total = sum(per_split.values())
     summary = run_ingestion("sib200", [str(sib200_dir)], str(tmp_path))
-    assert (summary["records_read"], summary["accepted"], summary["rejected"]) == (16 * 1004, 16 * 1004, 0)
-    assert summary["splits"] == {"train": 16 * 701, "eval": 16 * 99, "test": 16 * 204}
+    assert (summary["records_read"], summary["accepted"], summary["rejected"]) == (16 * total, 16 * total, 0)
+    assert summary["splits"] == {"train": 16 * per_split["train"], "eval": 16 * per_split["dev"], "test": 16 * per_split["test"]}
     assert summary["split_names"] == ["train", "eval", "test"]
     for tag in TAGS:
         labels = summary["languages"][tag]["labels"]
-        assert set(labels) == set(SIB_LABELS) and sum(labels.values()) == 1004
+        assert set(labels) == set(SIB_LABELS) and sum(labels.values()) == total
     rows = read_examples(str(tmp_path), "test")
     per_language = collections.Counter(row["language"] for row in rows)
-    assert per_language == {tag: 204 for tag in TAGS}
+    assert per_language == {tag: per_split["test"] for tag in TAGS}
     assert all(row["label"] in SIB_LABELS for row in rows)
     # Parallel rows share their doc id (index_id) across languages.
     docs = collections.defaultdict(set)
     for row in rows:
         docs[row["language"]].add(row["doc_id"])
-    assert len({frozenset(ids) for ids in docs.values()}) == 1 and len(docs["en"]) == 204
+    assert len({frozenset(ids) for ids in docs.values()}) == 1 and len(docs["en"]) == per_split["test"]
 
 
 def test_chatterbot_default_corpus():
