@@ -491,15 +491,28 @@ def draw_chart(results: dict[str, Any], path: str | os.PathLike, metric: str = "
     return path
 
 
-def read_mlm_accuracy(metadata_path: str, pipeline_name: str) -> dict[str, Any]:
-    """Masked-LM figures of the latest pretraining Trainer execution's held-out eval (its
-    `train_result.json`): the encoder the run just fine-tuned, cached or new."""
+def _pretraining_run_dir(metadata_path: str, pipeline_name: str) -> str | None:
+    """The model_run folder of the pretraining execution whose encoder the latest fine-tuning
+    read (not the newest pretraining output: with two cached encoders that is the other one)."""
     from pipeline import metadata
 
-    for key in ("model_run", "model"):
-        uri = metadata.latest_output_uri(metadata_path, pipeline_name, "pretraining_trainer", key)
-        if not uri:
-            continue
+    base_models = metadata.inputs_by_run(metadata_path, pipeline_name, "finetuning_trainer", "base_model")
+    if not base_models or not base_models[-1]:
+        return None
+    models = metadata.outputs_by_run(metadata_path, pipeline_name, "pretraining_trainer", "model")
+    runs = metadata.outputs_by_run(metadata_path, pipeline_name, "pretraining_trainer", "model_run")
+    for model_ids, run_ids in zip(models, runs):
+        if base_models[-1][0] in model_ids and run_ids:
+            [artifact] = metadata._store(metadata_path).get_artifacts_by_id(run_ids[:1])
+            return artifact.uri
+    return None
+
+
+def read_mlm_accuracy(metadata_path: str, pipeline_name: str) -> dict[str, Any]:
+    """Masked-LM figures of the held-out eval (`train_result.json`) of the pretraining run whose
+    encoder the latest fine-tuning started from, cached or new."""
+    uri = _pretraining_run_dir(metadata_path, pipeline_name)
+    if uri:
         for path in sorted(pathlib.Path(uri).rglob("train_result.json")):
             result = json.loads(path.read_text())
             metrics = result["eval_metrics"]
