@@ -144,15 +144,21 @@ def read_settings(vocab_dir: str) -> dict:
 
 def read_vocab(vocab_dir: str) -> list[str]:
     """vocab.txt as a list (line number = id); empty lines are errors naming the line."""
-    path = os.path.join(vocab_dir, VOCAB_FILE)
+    return read_vocab_file(os.path.join(vocab_dir, VOCAB_FILE))
+
+
+def read_vocab_file(path: str) -> list[str]:
+    """A vocabulary file as a list (line number = id; CRLF or LF line ends); an empty token is a
+    ValueError naming file and line."""
     with tf.io.gfile.GFile(path, "r") as handle:
         lines = handle.read().split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    for number, token in enumerate(lines, start=1):
+    tokens = [line.rstrip("\r") for line in lines]
+    for number, token in enumerate(tokens, start=1):
         if not token.strip():
             raise ValueError(f"{path}:{number}: empty token")
-    return lines
+    return tokens
 
 
 def load_tokenizer(vocab_dir: str) -> MBertTokenizer:

@@ -126,16 +126,14 @@ def read_vocabulary(vocab_file: str) -> list[str]:
     """vocab.txt as a list (line number = id); an empty line is an error naming file and line."""
     import tensorflow as tf
 
+    from models.tokenizer import read_vocab_file
+
     if not tf.io.gfile.exists(vocab_file):
         raise CheckpointError(f"{vocab_file}: vocabulary file not found")
-    with tf.io.gfile.GFile(vocab_file, "r") as handle:
-        lines = handle.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for number, token in enumerate(lines, start=1):
-        if not token.strip():
-            raise CheckpointError(f"{vocab_file}:{number}: empty token")
-    return [token.rstrip("\r") for token in lines]
+    try:
+        return read_vocab_file(vocab_file)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def _check_vocabulary(info: CheckpointInfo) -> None:
