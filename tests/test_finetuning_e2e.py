@@ -90,9 +90,9 @@ def test_blessed_model_is_pushed_and_label_shuffled_candidate_is_not(tmp_path, s
     from components.push import publish
 
     examples_dir = support.sib200_examples(sib200_dir, tmp_path / "examples", LANGUAGES,
-                                           LANGUAGES, 64, 64, eval_source="train")
+                                           LANGUAGES, 48, 48, eval_source="train")
     texts = [row[2] for code in support.SIB_LANGS
-             for row in support.read_sib200(sib200_dir, code, "train", 64)]
+             for row in support.read_sib200(sib200_dir, code, "train", 48)]
     pretrained_uri = tmp_path / "pretrained"
     support.tiny_pretrained_dir(pretrained_uri / "Format-Serving", texts)
     serving_dir = tmp_path / "serving"
@@ -112,8 +112,8 @@ def test_blessed_model_is_pushed_and_label_shuffled_candidate_is_not(tmp_path, s
     first = build_report(find_latest_evaluation(tmp_path / "pipeline_root"))
     assert first["blessed"] is True and "baseline" not in first
     assert sorted(first["languages"]) == sorted(LANGUAGES)
-    assert all(first["languages"][tag]["count"] == 64 for tag in LANGUAGES)
-    assert first["overall"]["count"] == 64 * len(LANGUAGES)
+    assert all(first["languages"][tag]["count"] == 48 for tag in LANGUAGES)
+    assert first["overall"]["count"] == 48 * len(LANGUAGES)
     assert all(first["languages"][tag]["accuracy"] >= 0.5 for tag in LANGUAGES)
     digest_before = _tree_digest(version_one)
 
