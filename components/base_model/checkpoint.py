@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
+import os
 import posixpath
 import shutil
 import tempfile
@@ -252,3 +254,17 @@ def wrong_format_hint(local_dir: str, expected: str) -> str:
     found = sniff_format(local_dir)
     return f" (the folder looks like a {found} checkpoint: set format: {found})" \
         if found and found != expected else ""
+
+
+def read_config_json(local_dir: str, name: str, checkpoint_format: str, folder: str,
+                     expected_files: str) -> dict:
+    """A checkpoint folder's JSON config; a missing file says what the folder should hold (and
+    which format it looks like), invalid JSON names the file and line."""
+    path = posixpath.join(local_dir, name)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: not found; a {checkpoint_format} {folder} has {expected_files}"
+                              f"{wrong_format_hint(local_dir, checkpoint_format)}")
+    try:
+        return json.loads(open(path, encoding="utf-8").read())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None

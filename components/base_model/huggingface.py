@@ -28,7 +28,7 @@ import shutil
 import tempfile
 
 from components.base_model import formats
-from components.base_model.checkpoint import CheckpointError, CheckpointInfo, wrong_format_hint
+from components.base_model.checkpoint import CheckpointError, read_config_json, CheckpointInfo, wrong_format_hint
 from components.base_model.heads import MLM_KEYS, NSP_KEYS, PretrainingHeads
 from models.encoder_config import EncoderConfig
 
@@ -41,15 +41,9 @@ _OTHER_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack")
 
 def read_config(local_dir: str) -> dict:
     """config.json, checked: another model_type, activation or position scheme names the key."""
+    config = read_config_json(local_dir, CONFIG_FILE, formats.HUGGINGFACE, "checkpoint folder",
+                              f"{CONFIG_FILE}, {SINGLE_FILE} and vocab.txt")
     path = posixpath.join(local_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: not found; a huggingface checkpoint folder has "
-                              f"{CONFIG_FILE}, {SINGLE_FILE} and vocab.txt"
-                              f"{wrong_format_hint(local_dir, formats.HUGGINGFACE)}")
-    try:
-        config = json.loads(open(path, encoding="utf-8").read())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     if config.get("model_type") != "bert":
         raise CheckpointError(f"{path}: model_type is {config.get('model_type')!r}, expected 'bert'"
                               f"{wrong_format_hint(local_dir, formats.HUGGINGFACE)}")

@@ -19,7 +19,7 @@ import posixpath
 import tempfile
 
 from components.base_model import formats
-from components.base_model.checkpoint import CheckpointError, CheckpointInfo, wrong_format_hint
+from components.base_model.checkpoint import CheckpointError, read_config_json, CheckpointInfo, wrong_format_hint
 from components.base_model.heads import PretrainingHeads, load_heads as _load_heads_file
 from models.encoder_config import EncoderConfig
 
@@ -33,15 +33,9 @@ POSITIONS = "layers/position_embedding/vars/0"
 
 def read_config(local_dir: str) -> dict:
     """The backbone's constructor arguments from config.json; another class names the key."""
+    config = read_config_json(local_dir, CONFIG_FILE, formats.KERAS_HUB, "preset folder",
+                              f"{CONFIG_FILE}, {WEIGHTS_FILE} and {VOCAB_FILE}")
     path = posixpath.join(local_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: not found; a keras-hub preset folder has {CONFIG_FILE}, "
-                              f"{WEIGHTS_FILE} and {VOCAB_FILE}"
-                              f"{wrong_format_hint(local_dir, formats.KERAS_HUB)}")
-    try:
-        config = json.loads(open(path, encoding="utf-8").read())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     if "registered_name" not in config:
         raise CheckpointError(f"{path}: no registered_name, not a keras-hub preset"
                               f"{wrong_format_hint(local_dir, formats.KERAS_HUB)}")

@@ -28,12 +28,11 @@ in a training checkpoint are ignored. BERT's `gelu` is the tanh approximation, a
 from __future__ import annotations
 
 import glob
-import json
 import os
 import posixpath
 
 from components.base_model import formats
-from components.base_model.checkpoint import CheckpointError, CheckpointInfo, assign, wrong_format_hint
+from components.base_model.checkpoint import CheckpointError, read_config_json, CheckpointInfo, assign, wrong_format_hint
 from components.base_model.heads import MLM_KEYS, NSP_KEYS, PretrainingHeads
 from models.encoder_config import EncoderConfig
 
@@ -51,15 +50,9 @@ _NSP_NAMES = ("cls/seq_relationship/output_weights", "cls/seq_relationship/outpu
 
 def read_config(local_dir: str) -> dict:
     """bert_config.json, checked: a missing or non-integer shape key names the file and key."""
+    config = read_config_json(local_dir, CONFIG_FILE, formats.BERT_TF1, "checkpoint folder",
+                              f"{CONFIG_FILE}, bert_model.ckpt.* and {VOCAB_FILE}")
     path = posixpath.join(local_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: not found; a bert-tf1 checkpoint folder has {CONFIG_FILE}, "
-                              f"bert_model.ckpt.* and {VOCAB_FILE}"
-                              f"{wrong_format_hint(local_dir, formats.BERT_TF1)}")
-    try:
-        config = json.loads(open(path, encoding="utf-8").read())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
     for key in _REQUIRED_KEYS:
         if not isinstance(config.get(key), int) or isinstance(config.get(key), bool):
             raise CheckpointError(f"{path}: {key} must be an integer, got {config.get(key)!r}")
