@@ -32,6 +32,20 @@ def sib200_dir() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def sample_ntrex_dir() -> pathlib.Path:
+    """The committed NTREX sample, whatever else is present: for end-to-end tests whose outcome
+    depends on which rows they cut (which documents land in the eval split, whether a tiny model
+    is good enough to be blessed), so they see the same rows on every machine."""
+    return _require(SAMPLE_DATA / "ntrex")
+
+
+@pytest.fixture(scope="session")
+def sample_sib200_dir() -> pathlib.Path:
+    """The committed SIB-200 sample (48 train / 14 dev / 28 test rows per language), as above."""
+    return _require(SAMPLE_DATA / "sib200")
+
+
+@pytest.fixture(scope="session")
 def ntrex_lines(ntrex_dir) -> int:
     """Lines per language file in the NTREX folder in use (1,997 in full, 74 in the sample)."""
     with open(ntrex_dir / "newstest2019-src.eng.txt", encoding="utf-8") as f:

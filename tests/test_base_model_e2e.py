@@ -58,9 +58,9 @@ def _small_data(ntrex_dir: pathlib.Path, sib200_dir: pathlib.Path, root: pathlib
 
 
 @pytest.fixture(scope="module")
-def setup(ntrex_dir, sib200_dir, tmp_path_factory):
+def setup(sample_ntrex_dir, sample_sib200_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("base_model_e2e")
-    texts = _small_data(ntrex_dir, sib200_dir, root / "data")
+    texts = _small_data(sample_ntrex_dir, sample_sib200_dir, root / "data")
     characters = sorted({c for text in texts for c in text if not c.isspace()} - set("[]"))
     vocab = RESERVED + characters + ["##" + c for c in characters]
     config = tiny.bert_config(len(vocab), max_position_embeddings=32)

@@ -81,7 +81,7 @@ def _latest(store, type_name: str):
 
 
 @pytest.mark.e2e
-def test_blessed_model_is_pushed_and_label_shuffled_candidate_is_not(tmp_path, sib200_dir):
+def test_blessed_model_is_pushed_and_label_shuffled_candidate_is_not(tmp_path, sample_sib200_dir):
     from ml_metadata.metadata_store import metadata_store
     from tfx import v1 as tfxv1
     from tfx.orchestration import metadata
@@ -89,10 +89,10 @@ def test_blessed_model_is_pushed_and_label_shuffled_candidate_is_not(tmp_path, s
     from components.evaluation.report import build_report, find_latest_evaluation
     from components.push import publish
 
-    examples_dir = support.sib200_examples(sib200_dir, tmp_path / "examples", LANGUAGES,
+    examples_dir = support.sib200_examples(sample_sib200_dir, tmp_path / "examples", LANGUAGES,
                                            LANGUAGES, 48, 48, eval_source="train")
     texts = [row[2] for code in support.SIB_LANGS
-             for row in support.read_sib200(sib200_dir, code, "train", 48)]
+             for row in support.read_sib200(sample_sib200_dir, code, "train", 48)]
     pretrained_uri = tmp_path / "pretrained"
     support.tiny_pretrained_dir(pretrained_uri / "Format-Serving", texts)
     serving_dir = tmp_path / "serving"

@@ -85,7 +85,9 @@ def _pipeline(root: pathlib.Path, corpus: pathlib.Path, pretrained: pathlib.Path
             str(root / "metadata.sqlite")))
 
 
-def test_three_spans_arrive_and_the_span_that_hurts_german_is_not_pushed(tmp_path, sib200_dir, ntrex_dir):
+def test_three_spans_arrive_and_the_span_that_hurts_german_is_not_pushed(tmp_path, sample_sib200_dir,
+                                                                         sample_ntrex_dir):
+    sib200_dir, ntrex_dir = sample_sib200_dir, sample_ntrex_dir  # same rows on every machine
     from tfx import v1 as tfxv1
 
     from components.evaluation.report import build_report, find_latest_evaluation
