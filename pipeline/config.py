@@ -242,6 +242,9 @@ class FinetuningConfig:
     # "cls": BERT's pooled [CLS]; "mean": token vectors averaged (for an encoder pretrained
     # without next-sentence prediction, whose [CLS] and pooler never trained).
     pooling: str = setting("cls", choices=("cls", "mean"))
+    # Keep the encoder's embedding layers as pretrained: fine-tuned on one language, the other
+    # languages' word pieces then stay where pretraining put them (zero-shot transfer).
+    freeze_embeddings: bool = False
     early_stopping_patience: int = setting(2, minimum=0)
     # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
     # of the encoder this pipeline pretrained; relative to the config file.

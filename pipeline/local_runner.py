@@ -150,7 +150,8 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
 @click.option("--output", "output_dir", type=click.Path(file_okay=False), default=None,
               help="Where artifacts, ML Metadata and pushed models go [outputs/<pipeline_name>].")
 @click.option("--span", type=click.IntRange(min=0), default=None,
-              help="Re-run one past span of the span-pattern inputs (a backfill) instead of the newest.")
+              help="Re-run one past span of the span-pattern inputs (a backfill: compared with the model "
+                   "blessed before that span, never pushed) instead of the newest.")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow, TFX and Beam logs.")
 def run(config_path: str, output_dir: str | None, span: int | None, verbose: bool) -> None:
     """Run the whole pipeline locally (LocalDagRunner, SQLite metadata, Beam DirectRunner)."""
@@ -166,7 +167,7 @@ def run(config_path: str, output_dir: str | None, span: int | None, verbose: boo
     click.echo(f"artifacts: {result['paths'].pipeline_root}")
     click.echo(f"ML Metadata: {result['paths'].metadata_path}")
     from pipeline.summary import print_run_summary
-    print_run_summary(result["config"], result["paths"])
+    print_run_summary(result["config"], result["paths"], backfill=span is not None)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,8 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
       beam_pipeline_args: arguments for every Beam stage (DirectRunner, Dataflow, Flink, Spark).
       trainer_resources: a ResourceSpec (CPU, memory, accelerators) for the Trainer steps on
         Vertex/Kubeflow; None locally.
-      span: ingest this span of every corpus whose inputs have span patterns (a backfill);
+      span: ingest this span of every corpus whose inputs have span patterns (a backfill: the
+        Evaluator's baseline is the model blessed before that span, and nothing is pushed);
         None = the newest span present when each ingestion runs.
       base_model_fingerprint: the checkpoint files' fingerprint (base_model.formats.fingerprint)
         a local runner resolved, so a replaced checkpoint is imported again; "" = by path only.
@@ -211,6 +212,7 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                 "eval_every": ft.eval_every,
                 "dropout": ft.dropout,
                 "pooling": ft.pooling,
+                "freeze_embeddings": ft.freeze_embeddings,
                 "early_stopping_patience": ft.early_stopping_patience,
                 "pretrained_preset_dir": ft.pretrained_preset_dir,
                 "random_init": ft.random_init,
@@ -224,10 +226,13 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                 if isinstance(step, tfx.components.Trainer):
                     step.with_platform_config(trainer_resources)
 
-        # Locally the candidate is kept out of its own baseline (full caching on re-runs);
-        # Vertex/Kubeflow compile TFX's stock latest-blessed-model strategy.
+        # Locally the candidate is kept out of its own baseline (full caching on re-runs), and a
+        # backfill compares with the model blessed before its span; Vertex/Kubeflow compile
+        # TFX's stock latest-blessed-model strategy.
+        local = bool(paths.metadata_path)
         resolver = latest_blessed_model_resolver(
-            candidate=finetuning_trainer.outputs["model"] if paths.metadata_path else None)
+            candidate=finetuning_trainer.outputs["model"] if local else None,
+            before_span=span if local else None)
         evaluator = create_evaluator(
             examples=labelled_examples,
             model=finetuning_trainer.outputs["model"],
@@ -237,15 +242,17 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
             example_splits=config.evaluation.splits,
             component_id="evaluator",
         )
-        pusher = MBertPusher(
-            model=finetuning_trainer.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
-            serving_dir=paths.serving_dir,
-            model_name=config.push.model_name,
-            models_config_base_path=paths.serving_base_path,
-        ).with_id("pusher")
-        components += labelled_stage + pretraining_stage + [
-            finetuning_trainer, resolver, evaluator, pusher]
+        components += labelled_stage + pretraining_stage + [finetuning_trainer, resolver, evaluator]
+        # A backfill is evaluated and blessed against the model of its time, which may be older
+        # than the one in service: it never replaces what is served, so it has no Pusher.
+        if span is None:
+            components.append(MBertPusher(
+                model=finetuning_trainer.outputs["model"],
+                model_blessing=evaluator.outputs["blessing"],
+                serving_dir=paths.serving_dir,
+                model_name=config.push.model_name,
+                models_config_base_path=paths.serving_base_path,
+            ).with_id("pusher"))
 
     metadata = (tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
                 if paths.metadata_path else None)

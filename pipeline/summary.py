@@ -23,8 +23,9 @@ def ingestion_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def print_run_summary(config, paths) -> None:
-    """Prints what the run wrote and where, read back from ML Metadata."""
+def print_run_summary(config, paths, backfill: bool = False) -> None:
+    """Prints what the run wrote and where, read back from ML Metadata (a backfill pushes
+    nothing: no push line)."""
     for name in ("corpus", "labelled"):
         uri = metadata.latest_output_uri(paths.metadata_path, config.pipeline_name,
                                          f"{name}_ingestion", "examples")
@@ -36,10 +37,10 @@ def print_run_summary(config, paths) -> None:
                                                 f"{name}_validation", "anomalies")
         if validation:
             click.echo(f"statistics, schema and anomalies: {pathlib.Path(validation).parent.parent}")
-    _print_evaluation_and_push(config, paths)
+    _print_evaluation_and_push(config, paths, backfill)
 
 
-def _print_evaluation_and_push(config, paths) -> None:
+def _print_evaluation_and_push(config, paths, backfill: bool) -> None:
     from components.evaluation.report import format_language_table, write_report
 
     evaluation = metadata.latest_output_uri(paths.metadata_path, config.pipeline_name,
@@ -58,6 +59,9 @@ def _print_evaluation_and_push(config, paths) -> None:
                                     "pushed_model")
     blessed = blessing is not None and metadata.custom_properties(blessing).get("blessed") == 1
     click.echo(f"model: {'BLESSED' if blessed else 'NOT BLESSED'}")
+    if backfill:
+        click.echo("backfill: compared with the model blessed before this span; nothing pushed")
+        return
     properties = metadata.custom_properties(pushed) if pushed is not None else {}
     if properties.get("pushed") == 1:
         click.echo(f"pushed model: {properties['pushed_destination']}")

@@ -225,3 +225,66 @@ def test_report_command_without_an_evaluation_names_the_folder(tmp_path):
     result = CliRunner().invoke(report.report, [str(tmp_path)])
     assert result.exit_code != 0 and str(tmp_path) in result.output
     assert "no Evaluator output" in result.output
+
+
+def _lineage_store(tmp_path, trained_spans):
+    """An ML Metadata store with one Trainer execution per span (Examples of that span in, a
+    Model out) and a blessing for every model; returns (store, models, blessings)."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    from tfx.types import standard_artifacts
+    from tfx.types.artifact_utils import deserialize_artifact
+
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "mlmd.sqlite")
+    store = metadata_store.MetadataStore(config)
+
+    def put_type(artifact_class):
+        return store.put_artifact_type(artifact_class._get_artifact_type())
+
+    examples_type, model_type, blessing_type = (
+        put_type(standard_artifacts.Examples), put_type(standard_artifacts.Model),
+        put_type(standard_artifacts.ModelBlessing))
+    trainer_type = store.put_execution_type(pb.ExecutionType(name="Trainer"))
+    models, blessings = [], []
+    for span in trained_spans:
+        examples = pb.Artifact(type_id=examples_type, uri=f"/examples/{span}")
+        examples.properties["span"].int_value = span
+        model = pb.Artifact(type_id=model_type, uri=f"/model/{span}")
+        examples_id, model_id = store.put_artifacts([examples, model])
+        [execution_id] = store.put_executions([pb.Execution(type_id=trainer_type)])
+        step = lambda key: pb.Event.Path(steps=[pb.Event.Path.Step(key=key)])  # noqa: E731
+        store.put_events([
+            pb.Event(artifact_id=examples_id, execution_id=execution_id, type=pb.Event.INPUT,
+                     path=step("examples")),
+            pb.Event(artifact_id=model_id, execution_id=execution_id, type=pb.Event.OUTPUT,
+                     path=step("model"))])
+        blessing = pb.Artifact(type_id=blessing_type, uri=f"/blessing/{span}")
+        blessing.custom_properties["blessed"].int_value = 1
+        blessing.custom_properties["current_model_id"].int_value = model_id
+        [blessing_id] = store.put_artifacts([blessing])
+        [model, blessing] = store.get_artifacts_by_id([model_id, blessing_id])
+        [model_mlmd_type, blessing_mlmd_type] = store.get_artifact_types_by_id([model_type, blessing_type])
+        models.append(deserialize_artifact(model_mlmd_type, model))
+        blessings.append(deserialize_artifact(blessing_mlmd_type, blessing))
+    return store, models, blessings
+
+
+def test_a_backfill_is_compared_with_the_model_blessed_before_its_span(tmp_path):
+    from components.evaluation.baseline import LatestBlessedOtherModelStrategy, training_span
+
+    store, models, blessings = _lineage_store(tmp_path, [1, 2, 3])
+    assert [training_span(store, m.id) for m in models] == [1, 2, 3]
+
+    def baseline(before_span, candidate):
+        inputs = {"model": list(models), "model_blessing": list(blessings), "candidate": [candidate]}
+        resolved = LatestBlessedOtherModelStrategy(before_span).resolve_artifacts(store, inputs)
+        return [m.uri for m in resolved["model"]]
+
+    # A scheduled run: the newest blessed model other than the candidate.
+    assert baseline(None, models[2]) == ["/model/2"]
+    # A backfill of span 2 (its candidate cached from then): the model of span 1, not of span 3.
+    assert baseline(2, models[1]) == ["/model/1"]
+    assert baseline(3, models[2]) == ["/model/2"]
+    # Nothing was blessed before span 1: no baseline (the gate then checks thresholds only).
+    assert baseline(1, models[0]) == []

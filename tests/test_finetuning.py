@@ -108,6 +108,33 @@ def test_finetune_on_english_exports_a_serving_model(sib_rows, tmp_path):
         model.signatures["predict_text"](text=tf.constant(["a", "b", "c"]))
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_frozen_embeddings_stay_as_pretrained_and_the_layers_above_train(sib_rows, tmp_path, freeze):
+    import tensorflow as tf
+
+    from models.encoder import EMBEDDING_LAYERS, load_pretrained_encoder
+
+    examples, pretrained = sib_rows
+    params = tm.finetuning_params({"train_languages": ["en"], "max_seq_length": 32, "batch_size": 8,
+                                   "learning_rate": 1e-2, "train_steps": 4, "eval_every": 4,
+                                   "freeze_embeddings": freeze})
+    tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
+                str(tmp_path / "serving"), str(tmp_path / "run"), params, base_model=str(pretrained))
+    reader = tf.train.load_checkpoint(str(tmp_path / "serving" / "variables" / "variables"))
+    exported = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+                if key.startswith("classifier/")}
+    encoder = load_pretrained_encoder(str(pretrained))
+
+    def unchanged(layer_name):
+        """Whether every weight of the pretrained layer is in the exported model as it was."""
+        return all(any(np.array_equal(weight, value) for value in exported.values())
+                   for weight in encoder.get_layer(layer_name).get_weights())
+
+    assert not unchanged("transformer_layer_0")
+    for name in EMBEDDING_LAYERS:
+        assert unchanged(name) == freeze, name
+
+
 def test_encoder_from_a_local_keras_nlp_preset_folder(tmp_path):
     import keras_hub
 

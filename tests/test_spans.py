@@ -102,8 +102,13 @@ def test_a_backfill_pins_the_span_of_the_corpora_that_have_span_patterns(tmp_pat
     labelled = components["labelled_ingestion"].exec_properties
     assert json.loads(labelled["range_config"])["static_range"] == {"start_span_number": 2, "end_span_number": 2}
     assert components["corpus_ingestion"].exec_properties.get("range_config") is None
+    # Compared with the model blessed before span 2, and never pushed over what is served.
+    assert components["latest_blessed_model_resolver"].exec_properties["source_uri"] == {"before_span": 2}
+    assert "pusher" not in components
     newest = {c.id: c for c in create_pipeline(config, paths).components}
     assert newest["labelled_ingestion"].exec_properties.get("range_config") is None
+    assert newest["latest_blessed_model_resolver"].exec_properties["source_uri"] == {}
+    assert "pusher" in newest
     config.labelled_data.inputs = [str(tmp_path / "labelled")]
     with pytest.raises(ConfigError, match="no corpus input has a span pattern"):
         create_pipeline(config, paths, span=2)

@@ -13,7 +13,8 @@ from components.evaluation.baseline import LatestBlessedOtherModelStrategy
 EVAL_MODULE_PATH = tfma_module.__name__
 
 
-def latest_blessed_model_resolver(name: str = "latest_blessed_model_resolver", candidate=None):
+def latest_blessed_model_resolver(name: str = "latest_blessed_model_resolver", candidate=None,
+                                  before_span: int | None = None):
     """A Resolver whose `model` output is the newest blessed Model (empty on the first run).
 
     Args:
@@ -21,6 +22,8 @@ def latest_blessed_model_resolver(name: str = "latest_blessed_model_resolver", c
       candidate: the Trainer's `model` channel. When given, the candidate itself is never its
         own baseline (baseline.py), so a re-run with unchanged inputs stays fully cached. Local
         runs use it; Vertex/Kubeflow compile only TFX's stock strategy.
+      before_span: a backfill's span (local runs): the baseline is the newest blessed model
+        trained on an earlier span, the one in service when that span first arrived.
     """
     channels = dict(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -30,7 +33,10 @@ def latest_blessed_model_resolver(name: str = "latest_blessed_model_resolver", c
         return tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **channels).with_id(name)
     return tfx.dsl.Resolver(
-        strategy_class=LatestBlessedOtherModelStrategy, candidate=candidate, **channels
+        strategy_class=LatestBlessedOtherModelStrategy,
+        # The IR holds no None: the strategy's default stands for "no backfill".
+        config={} if before_span is None else {"before_span": before_span},
+        candidate=candidate, **channels
     ).with_id(name)
 
 

@@ -17,6 +17,9 @@ Parameters come from `fn_args.custom_config` (all optional):
   dropout: float                classifier head dropout; default 0.1
   pooling: str                  "cls" (BERT's pooled [CLS]; default) or "mean" (the token
                                 vectors averaged: for encoders pretrained without NSP)
+  freeze_embeddings: bool       keep the encoder's embedding layers as pretrained (word pieces of
+                                languages not fine-tuned on stay beside those that are); default
+                                false
   early_stopping_patience: int  epochs without eval-loss improvement; default 2
   pretrained_preset_dir: str    a local keras-nlp preset folder (e.g. a downloaded
                                 bert_base_multi) used instead of `fn_args.base_model`
@@ -49,7 +52,7 @@ from components import progress
 from components.finetuning import data
 from models.classifier import build_classifier
 from models.encoder import (build_encoder, check_vocab_matches, config_from_backbone,
-                            load_pretrained_encoder)
+                            freeze_embeddings, load_pretrained_encoder)
 from models.serving import DEFAULT_MAX_BATCH, LABELS_FILE, ServingModule, write_labels
 
 _DEFAULTS: dict[str, Any] = {
@@ -64,6 +67,7 @@ _DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.01,
     "dropout": 0.1,
     "pooling": "cls",
+    "freeze_embeddings": False,
     "early_stopping_patience": 2,
     "pretrained_preset_dir": None,
     "random_init": False,
@@ -182,6 +186,8 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
         train_ids = data.shuffle_labels(train_ids, params["seed"])
 
     encoder, vocab_dir = resolve_encoder(params, base_model, run_dir_path)
+    if params["freeze_embeddings"]:
+        logging.info("fine-tuning: %d embedding weights frozen", freeze_embeddings(encoder))
     model = build_classifier(encoder, len(labels), params["dropout"], seed=params["seed"],
                              pooling=params["pooling"])
     labels_file = write_labels(labels, run_dir_path / LABELS_FILE)
