@@ -246,6 +246,8 @@ class FinetuningConfig:
     # languages' word pieces then stay where pretraining put them (zero-shot transfer).
     freeze_embeddings: bool = False
     early_stopping_patience: int = setting(2, minimum=0)
+    # What early stopping and the kept weights follow on the eval split: "loss" or "accuracy".
+    early_stopping_metric: str = setting("loss", choices=("loss", "accuracy"))
     # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
     # of the encoder this pipeline pretrained; relative to the config file.
     pretrained_preset_dir: Optional[str] = None

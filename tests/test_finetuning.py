@@ -39,6 +39,8 @@ def test_params_reject_unknown_keys_and_bad_values():
         tm.finetuning_params({"batch_size": "32"})
     with pytest.raises(ValueError, match="max_serving_batch must be a positive int"):
         tm.finetuning_params({"max_serving_batch": 0})
+    with pytest.raises(ValueError, match="early_stopping_metric must be 'loss' or 'accuracy'"):
+        tm.finetuning_params({"early_stopping_metric": "f1"})
     assert tm.finetuning_params({"epochs": 1})["train_languages"] == "all"
     assert tm.finetuning_params({})["max_serving_batch"] == 1024
 

@@ -20,7 +20,10 @@ Parameters come from `fn_args.custom_config` (all optional):
   freeze_embeddings: bool       keep the encoder's embedding layers as pretrained (word pieces of
                                 languages not fine-tuned on stay beside those that are); default
                                 false
-  early_stopping_patience: int  epochs without eval-loss improvement; default 2
+  early_stopping_patience: int  evaluations without improvement; default 2
+  early_stopping_metric: str    what early stopping and the kept weights follow on the eval
+                                split: "loss" (default) or "accuracy" (on a few hundred rows the
+                                loss can rise from over-confidence while accuracy still climbs)
   pretrained_preset_dir: str    a local keras-nlp preset folder (e.g. a downloaded
                                 bert_base_multi) used instead of `fn_args.base_model`
   random_init: bool             same architecture, fresh weights (no pretraining); default false
@@ -69,6 +72,7 @@ _DEFAULTS: dict[str, Any] = {
     "pooling": "cls",
     "freeze_embeddings": False,
     "early_stopping_patience": 2,
+    "early_stopping_metric": "loss",
     "pretrained_preset_dir": None,
     "random_init": False,
     "shuffle_labels": False,
@@ -90,6 +94,9 @@ def finetuning_params(custom_config: dict[str, Any] | None) -> dict[str, Any]:
         if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
             raise ValueError(f"fine-tuning custom_config: {key} must be a positive int, "
                              f"got {params[key]!r}")
+    if params["early_stopping_metric"] not in ("loss", "accuracy"):
+        raise ValueError(f"fine-tuning custom_config: early_stopping_metric must be 'loss' or "
+                         f"'accuracy', got {params['early_stopping_metric']!r}")
     if not isinstance(params["train_steps"], int) or params["train_steps"] < 0:
         raise ValueError(f"fine-tuning custom_config: train_steps must be an int >= 0, "
                          f"got {params['train_steps']!r}")
@@ -212,8 +219,9 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
         callbacks=[
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=params["early_stopping_patience"],
-                restore_best_weights=True),
+                monitor=f"val_{params['early_stopping_metric']}",
+                mode="min" if params["early_stopping_metric"] == "loss" else "max",
+                patience=params["early_stopping_patience"], restore_best_weights=True),
             keras.callbacks.TensorBoard(log_dir=str(run_dir_path / "logs")),
             _ProgressCallback(steps_per_epoch, total_steps),
         ],
