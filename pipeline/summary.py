@@ -55,13 +55,13 @@ def _print_evaluation_and_push(config, paths, backfill: bool) -> None:
 
     blessing = metadata.latest_output(paths.metadata_path, config.pipeline_name, "evaluator",
                                       "blessing")
-    pushed = metadata.latest_output(paths.metadata_path, config.pipeline_name, "pusher",
-                                    "pushed_model")
     blessed = blessing is not None and metadata.custom_properties(blessing).get("blessed") == 1
     click.echo(f"model: {'BLESSED' if blessed else 'NOT BLESSED'}")
     if backfill:
         click.echo("backfill: compared with the model blessed before this span; nothing pushed")
         return
+    pushed = metadata.latest_output(paths.metadata_path, config.pipeline_name, "pusher",
+                                    "pushed_model")
     properties = metadata.custom_properties(pushed) if pushed is not None else {}
     if properties.get("pushed") == 1:
         click.echo(f"pushed model: {properties['pushed_destination']}")
