@@ -16,6 +16,8 @@ _BENCHMARKS = {
                         "p50/p99 latency of a served model's predict_text, batch 1 and 32."),
     "finetune-tiny": ("benchmarks.finetune_tiny:finetune_tiny",
                       "Fine-tune -> Evaluator by language -> push on real data (LocalDagRunner)."),
+    "compress": ("benchmarks.compress:compress",
+                 "Teacher vs distilled vs int8 student: accuracy by language, size, latency."),
     "crosslingual": ("benchmarks.crosslingual:crosslingual", "Zero-shot cross-lingual table on SIB-200."),
     "base-finetune-step": ("benchmarks.base_finetune_step:base_finetune_step",
                            "Size, memory and seconds per fine-tuning step of M-BERT base."),

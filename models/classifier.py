@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import keras
+import keras_hub
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
 POOLINGS = ("cls", "mean")
+# Layer names other code finds the parts by (models/serving.py, compression).
+MEAN_POOLING_LAYER = "mean_pooling"
+LOGITS_LAYER = "logits"
 
 
 def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.1,
@@ -47,7 +51,7 @@ def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.
     if pooling == "cls":
         pooled = outputs["pooled_output"]  # (B, H)
     else:
-        pooled = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(
+        pooled = keras.layers.GlobalAveragePooling1D(name=MEAN_POOLING_LAYER)(
             outputs["sequence_output"], mask=inputs["padding_mask"])  # (B, H)
     pooled = keras.layers.Dropout(dropout, seed=seed, name="classifier_dropout")(pooled)
     # BERT initialises its task heads with a truncated normal of stddev 0.02.
@@ -55,6 +59,14 @@ def build_classifier(encoder: keras.Model, num_classes: int, dropout: float = 0.
         num_classes,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed),
         dtype="float32",  # logits stay float32 under a mixed-precision policy
-        name="logits",
+        name=LOGITS_LAYER,
     )(pooled)  # (B, num_classes)
     return keras.Model(inputs, logits, name="mbert_classifier")
+
+
+def encoder_of(classifier: keras.Model) -> keras.Model:
+    """The BERT encoder inside a `build_classifier` model (whatever name its source gave it)."""
+    encoders = [layer for layer in classifier.layers if isinstance(layer, keras_hub.models.BertBackbone)]
+    if len(encoders) != 1:
+        raise ValueError(f"{classifier.name}: expected one BertBackbone layer, found {len(encoders)}")
+    return encoders[0]

@@ -13,6 +13,11 @@ Signatures (contract 5):
     looked up in labels.txt (-1 when unknown); TFMA reads it as the label (a preprocessing
     function), because TFMA's multi-class metrics want class ids, not strings.
 
+Beside the SavedModel, `assets.extra/classifier_config.json` (which TF Serving ignores) describes
+the Keras classifier inside it: encoder shape, pooling, number of classes and packed length, so
+the classifier can be rebuilt from the SavedModel's variables (`load_classifier`), e.g. as the
+teacher of a distillation (components/compression).
+
 Every signature takes exactly a 1-D string batch: anything else (a scalar, a 2-D batch) is an
 InvalidArgument error naming the input, and so is an Example without `text` or a predict call
 with more than `max_batch` rows. Each input row gets exactly one output row.
@@ -20,6 +25,7 @@ with more than `max_batch` rows. Each input row gets exactly one output row.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import tempfile
@@ -28,10 +34,14 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from models.classifier import LOGITS_LAYER, MEAN_POOLING_LAYER, build_classifier, encoder_of
+from models.encoder import build_encoder, config_from_backbone
+from models.encoder_config import EncoderConfig
 from models.packer import SegmentPacker
 from models.tokenizer import load_tokenizer
 
 LABELS_FILE = "labels.txt"
+CLASSIFIER_CONFIG_FILE = "assets.extra/classifier_config.json"
 TEXT_FEATURE = "text"
 LABEL_FEATURE = "label"
 LABEL_INDEX_KEY = "label_index"
@@ -172,7 +182,7 @@ class ServingModule(tf.Module):
         return {LABEL_INDEX_KEY: self.label_ids(labels)}
 
     def save(self, export_dir: str | os.PathLike) -> None:
-        """Writes the SavedModel with its three signatures to export_dir."""
+        """Writes the SavedModel with its three signatures and its classifier_config.json."""
         tf.saved_model.save(
             self, str(export_dir),
             signatures={
@@ -180,6 +190,61 @@ class ServingModule(tf.Module):
                 "predict_text": self.predict_text,
                 "transformed_labels": self.transformed_labels,
             })
+        config_path = pathlib.Path(export_dir) / CLASSIFIER_CONFIG_FILE
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(json.dumps(describe_classifier(self.classifier, self.seq_len),
+                                          indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def describe_classifier(classifier: keras.Model, seq_len: int) -> dict:
+    """What rebuilds a `build_classifier` model: encoder shape, pooling, classes, packed length."""
+    encoder = encoder_of(classifier)
+    layer_names = {layer.name for layer in classifier.layers}
+    return {
+        "encoder": config_from_backbone(encoder).to_dict(),
+        "pooling": "mean" if MEAN_POOLING_LAYER in layer_names else "cls",
+        "num_classes": int(classifier.get_layer(LOGITS_LAYER).units),
+        "seq_len": int(seq_len),
+        # "int8" once `keras.Model.quantize` ran: such variables no longer fit a float model.
+        "quantized": next((layer.dtype_policy.quantization_mode for layer in encoder.layers
+                           if getattr(layer.dtype_policy, "quantization_mode", None)), None),
+    }
+
+
+def load_classifier(export_dir: str | os.PathLike) -> tuple[keras.Model, dict]:
+    """Rebuilds the float Keras classifier of an exported serving model, with its weights.
+
+    Returns:
+      (classifier, its classifier_config.json).
+
+    Raises:
+      FileNotFoundError: the folder has no classifier_config.json (exported before it existed).
+      ValueError: the config is not a float classifier's, or the variables do not fit it; the
+        message names the file.
+    """
+    export_dir = pathlib.Path(export_dir)
+    config_path = export_dir / CLASSIFIER_CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: not found; export the model again with this "
+                                f"version's fine-tuning to use it as a teacher")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        encoder_config = EncoderConfig.from_dict(config["encoder"], where=str(config_path))
+        pooling, num_classes = config["pooling"], int(config["num_classes"])
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{config_path}: not a classifier config ({error!r})") from None
+    if config.get("quantized"):
+        raise ValueError(f"{config_path}: a {config['quantized']} quantized model cannot be "
+                         f"rebuilt as a float classifier")
+    classifier = build_classifier(build_encoder(encoder_config, dtype="float32"), num_classes,
+                                  pooling=pooling)
+    variables = export_dir / "variables" / "variables"
+    try:
+        tf.train.Checkpoint(classifier=classifier).read(str(variables)).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ValueError(f"{variables}: the variables do not fit the classifier described in "
+                         f"{config_path}: {str(error).splitlines()[0]}") from None
+    return classifier, config
 
 
 def write_labels(labels: Sequence[str], path: str | os.PathLike) -> pathlib.Path:

@@ -295,6 +295,46 @@ class VertexConfig:
     trainer_accelerator_count: int = setting(0, minimum=0, maximum=64)
 
 
+@dataclasses.dataclass
+class CompressionConfig:
+    """Distil the fine-tuned classifier into a smaller student, quantise it, and push it under its
+    own model name when no language drops more than max_language_drop against the teacher and it
+    answers faster (components/compression)."""
+
+    # The student's encoder; 0 = half the teacher's layers (at least 1), the teacher's width.
+    num_layers: int = setting(0, minimum=0, maximum=1000)
+    hidden_dim: int = setting(0, minimum=0, maximum=65536)
+    num_heads: int = setting(0, minimum=0, maximum=1024)
+    intermediate_dim: int = setting(0, minimum=0, maximum=262144)
+    # Softening of the teacher's distribution and the soft term's share of the loss.
+    temperature: float = setting(2.0, above=0.0, maximum=100.0)
+    soft_weight: float = _fraction(0.5)
+    train_steps: int = setting(1000, minimum=1)
+    batch_size: int = setting(32, minimum=1, maximum=65536)
+    learning_rate: float = _learning_rate(5e-4)
+    eval_every: int = setting(100, minimum=1)
+    # Rows of the pretraining corpus's text the teacher labels for the soft term (0 = none).
+    unlabelled_rows: int = setting(0, minimum=0)
+    # "int8": weights (and per-call activations) of dense layers and embeddings in int8.
+    quantize: str = setting("int8", choices=("int8", "none"))
+    # No language may lose more accuracy than this (absolute, 0.02 = 2 points) against the teacher.
+    max_language_drop: float = _fraction(0.02)
+    # The compressed model's p50 latency must be below this share of the teacher's.
+    max_latency_ratio: float = setting(1.0, above=0.0, maximum=1.0)
+    # TF Serving name of the compressed model ("" = push.model_name + "_compressed").
+    model_name: str = setting("", check=lambda value: _folder_name(value) if value else None)
+    seed: int = setting(0, minimum=0, maximum=SEED_MAX)
+
+    def _cross_problems(self):
+        if self.hidden_dim and self.num_heads and self.hidden_dim % self.num_heads:
+            yield "hidden_dim", f"{self.hidden_dim} is not a multiple of num_heads {self.num_heads}"
+
+    def student(self) -> dict:
+        """The student's EncoderConfig overrides (keys left at 0 are left out)."""
+        return {key: getattr(self, key) for key in ("num_layers", "hidden_dim", "num_heads",
+                                                    "intermediate_dim") if getattr(self, key)}
+
+
 BASE_MODEL_MODES = ("finetune", "continue-pretraining")
 
 
@@ -340,12 +380,25 @@ class PipelineConfig:
     # Encoder and vocabulary from a checkpoint (Google TF1, Hugging Face, keras-hub); None =
     # learn the vocabulary and pretrain from scratch.
     base_model: Optional[BaseModelConfig] = None
+    # Distil + quantise the fine-tuned classifier for cheaper serving; None = no compression.
+    compression: Optional[CompressionConfig] = None
     # Beam arguments for local runs; the runner adds multi-process DirectRunner defaults.
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     # Which stages run: "ingestion" stops after statistics/schema/validation.
     stages: str = setting("all", choices=("all", "ingestion"))
 
+    def compressed_model_name(self) -> str:
+        """The TF Serving name of the compressed model."""
+        return (self.compression.model_name if self.compression and self.compression.model_name
+                else f"{self.push.model_name}_compressed")
+
     def _cross_problems(self):
+        if self.compression is not None and self.compressed_model_name() == self.push.model_name:
+            yield "compression.model_name", (f"{self.push.model_name!r} is push.model_name: the "
+                                             f"compressed model would replace the teacher in TF Serving")
+        if self.compression is not None and self.compression.unlabelled_rows and not self.pretrains():
+            yield "compression.unlabelled_rows", ("needs the pretraining corpus, which a "
+                                                  "base_model in 'finetune' mode does not read")
         if self.base_model is not None:
             return  # The checkpoint sets the encoder; components/base_model/preflight.py checks lengths.
         try:

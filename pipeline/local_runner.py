@@ -136,7 +136,7 @@ def run_pipeline(config_path: pathlib.Path | str, output_dir: pathlib.Path | str
     pipeline = create_pipeline(config, paths, beam_args, span=span,
                                base_model_fingerprint=base_model_fingerprint)
     for component in pipeline.components:
-        if component.id == "evaluator":
+        if component.id in ("evaluator", "compression_evaluator"):
             # TFMA's worker processes print TensorFlow's AtomicFunction.__del__ tracebacks when
             # they exit; the evaluation data is one small split, so it runs in this process.
             component.with_beam_pipeline_args(EVALUATOR_BEAM_ARGS)

@@ -5,6 +5,9 @@ corpus (+ extra corpus) ──> CorpusIngestion ─> StatisticsGen ─> SchemaGe
 labelled data ──> CorpusIngestion ─> StatisticsGen ─> SchemaGen ─> ExampleValidator
                    └─> Trainer (fine-tuning; base_model = the pretrained encoder)
                         ─> Evaluator (TFMA by language; baseline = latest blessed model) ─> Pusher
+                        └─> (with `compression`) StudentDistillation (distil + int8) ─> Evaluator
+                            (baseline = the teacher, by language) ─> CompressionGate (teacher
+                            blessed, faster) ─> Pusher (its own model name)
 
 With `base_model` (a TF1 / Hugging Face / keras-hub checkpoint), BaseModelImport stands in for
 VocabularyGen and emits the checkpoint's vocabulary and encoder: `finetune` feeds that encoder to
@@ -15,11 +18,13 @@ PretrainingExampleGen and the pretraining Trainer from it (base_model = the impo
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Optional
 
 from tfx import v1 as tfx
 
 from components.base_model.component import BaseModelImport
+from components.compression.component import CompressionGate, StudentDistillation
 from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
 from components.ingestion import spans
 from components.ingestion.component import CorpusIngestion
@@ -132,6 +137,37 @@ def _from_base_model(config: PipelineConfig, paths: "PipelinePaths", corpus_exam
     return [importer] + _pretraining(config, paths, corpus_examples, extra_examples,
                                      vocabulary=importer.outputs["vocabulary"],
                                      initial_model=importer.outputs["encoder"])
+
+
+def _compression(config: PipelineConfig, paths: "PipelinePaths", labelled_examples, corpus_examples,
+                 teacher, teacher_blessing, push: bool) -> list:
+    """Distil + quantise the fine-tuned teacher, gate by language and latency, push on its own."""
+    c = config.compression
+    params = {"student": c.student(), "temperature": c.temperature, "soft_weight": c.soft_weight,
+              "train_steps": c.train_steps, "batch_size": c.batch_size,
+              "learning_rate": c.learning_rate, "eval_every": c.eval_every,
+              "max_unlabelled_rows": c.unlabelled_rows, "seed": c.seed}
+    distillation = StudentDistillation(
+        teacher=teacher, examples=labelled_examples,
+        unlabelled_examples=corpus_examples if c.unlabelled_rows else None,
+        params=json.dumps(params, sort_keys=True), quantize=c.quantize,
+    ).with_id("compression")
+    evaluator = create_evaluator(
+        examples=labelled_examples, model=distillation.outputs["model"], baseline_model=teacher,
+        max_language_drop=c.max_language_drop, example_splits=config.evaluation.splits,
+        component_id="compression_evaluator")
+    gate = CompressionGate(
+        model=distillation.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        teacher=teacher, teacher_blessing=teacher_blessing, max_latency_ratio=c.max_latency_ratio,
+    ).with_id("compression_gate")
+    steps = [distillation, evaluator, gate]
+    if push:
+        steps.append(MBertPusher(
+            model=distillation.outputs["model"], model_blessing=gate.outputs["blessing"],
+            serving_dir=paths.serving_dir, model_name=config.compressed_model_name(),
+            models_config_base_path=paths.serving_base_path,
+        ).with_id("compression_pusher"))
+    return steps
 
 
 def _has_span(corpus: CorpusConfig) -> bool:
@@ -254,6 +290,10 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                 model_name=config.push.model_name,
                 models_config_base_path=paths.serving_base_path,
             ).with_id("pusher"))
+        if config.compression is not None:
+            components += _compression(config, paths, labelled_examples, corpus_examples,
+                                       finetuning_trainer.outputs["model"],
+                                       evaluator.outputs["blessing"], push=span is None)
 
     metadata = (tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
                 if paths.metadata_path else None)

@@ -69,3 +69,22 @@ def _print_evaluation_and_push(config, paths, backfill: bool) -> None:
                    f"\"Hello, how are you?\"")
     else:
         click.echo(f"nothing pushed this run; serving folder: {paths.serving_dir}")
+    if config.compression is not None:
+        _print_compression(config, paths)
+
+
+def _print_compression(config, paths) -> None:
+    gate = metadata.latest_output(paths.metadata_path, config.pipeline_name, "compression_gate",
+                                  "blessing")
+    if gate is None:
+        return
+    verdict = metadata.custom_properties(gate)
+    click.echo(f"compressed model: p50 {verdict['compressed_p50_ms']:.2f} ms vs the teacher's "
+               f"{verdict['teacher_p50_ms']:.2f} ms; "
+               + ("BLESSED" if verdict.get("blessed") == 1
+                  else "NOT BLESSED: " + "; ".join(json.loads(verdict.get("reasons", "[]")))))
+    pushed = metadata.latest_output(paths.metadata_path, config.pipeline_name, "compression_pusher",
+                                    "pushed_model")
+    properties = metadata.custom_properties(pushed) if pushed is not None else {}
+    if properties.get("pushed") == 1:
+        click.echo(f"pushed compressed model: {properties['pushed_destination']}")

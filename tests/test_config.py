@@ -123,11 +123,32 @@ def test_invalid_values_are_named(data, key):
      "push.serving_dir: 'models/../../elsewhere' must name a folder inside the run's output folder "
      "(relative paths may not leave it)"),
     ({"vertex": {"trainer_accelerator_count": -1}}, "vertex.trainer_accelerator_count: must be >= 0, got -1"),
+    ({"compression": {"temperature": 0}}, "compression.temperature: must be > 0.0, got 0.0"),
+    ({"compression": {"quantize": "int4"}}, "compression.quantize: expected one of int8, none, got 'int4'"),
+    ({"compression": {"max_latency_ratio": 1.5}}, "compression.max_latency_ratio: must be <= 1.0, got 1.5"),
+    ({"compression": {"hidden_dim": 100, "num_heads": 3}},
+     "compression.hidden_dim: 100 is not a multiple of num_heads 3"),
+    ({"push": {"model_name": "topics"}, "compression": {"model_name": "topics"}},
+     "compression.model_name: 'topics' is push.model_name: the compressed model would replace the "
+     "teacher in TF Serving"),
+    ({"compression": {"unlabelled_rows": 100},
+      "base_model": {"format": "huggingface", "path": "ckpt", "mode": "finetune"}},
+     "compression.unlabelled_rows: needs the pretraining corpus, which a base_model in 'finetune' "
+     "mode does not read"),
 ])
 def test_values_out_of_range_are_named(data, line):
     with pytest.raises(ConfigError) as error:
         config_from_dict(data)
     assert error.value.problems == [line]
+
+
+def test_compression_is_off_unless_configured_and_names_its_model():
+    assert config_from_dict({}).compression is None
+    config = config_from_dict({"push": {"model_name": "topics"}, "compression": {"num_layers": 3}})
+    assert config.compressed_model_name() == "topics_compressed"
+    assert config.compression.student() == {"num_layers": 3}
+    named = config_from_dict({"compression": {"model_name": "small_topics"}})
+    assert named.compressed_model_name() == "small_topics"
 
 
 def test_every_problem_is_reported_at_once():

@@ -96,8 +96,10 @@ def build_vocab(texts, out_dir: pathlib.Path, max_words: int = 3000) -> pathlib.
     return out_dir
 
 
-def tiny_pretrained_dir(out_dir: pathlib.Path, texts, seq_len: int = 32, seed: int = 1) -> pathlib.Path:
-    """A contract-3 folder (models.encoder.export_encoder): a tiny random encoder + vocabulary."""
+def tiny_pretrained_dir(out_dir: pathlib.Path, texts, seq_len: int = 32, seed: int = 1,
+                        **overrides) -> pathlib.Path:
+    """A contract-3 folder (models.encoder.export_encoder): a tiny random encoder + vocabulary
+    (`overrides`: EncoderConfig fields, e.g. num_layers)."""
     import keras
 
     from models.encoder import build_encoder, export_encoder
@@ -106,7 +108,7 @@ def tiny_pretrained_dir(out_dir: pathlib.Path, texts, seq_len: int = 32, seed: i
     vocab_dir = build_vocab(texts, out_dir.parent / (out_dir.name + "_vocab"))
     vocab_size = len((vocab_dir / "vocab.txt").read_text("utf-8").splitlines())
     keras.utils.set_random_seed(seed)
-    config = EncoderConfig.preset("tiny", vocab_size, max_sequence_length=seq_len)
+    config = EncoderConfig.preset("tiny", vocab_size, max_sequence_length=seq_len, **overrides)
     return export_encoder(build_encoder(config), out_dir, vocab_dir)
 
 

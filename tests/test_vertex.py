@@ -40,6 +40,22 @@ def test_compile_for_vertex_loads_back_with_every_component(tmp_path):
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/mbert"
 
 
+def test_compression_stage_compiles_for_vertex(tmp_path):
+    config = load_config(CONFIGS_DIR / "compress.yaml")
+    path = vertex.compile_pipeline(config, str(tmp_path / "pipeline.json"),
+                                   image="europe-docker.pkg.dev/p/r/mbert:1",
+                                   pipeline_root="gs://bucket/mbert")
+    spec = json.loads(open(path).read())["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"compression", "compression_evaluator", "compression_gate", "compression_pusher"} <= set(tasks)
+    # The compressed model is evaluated against the teacher and gated on the teacher's blessing.
+    gate_inputs = json.dumps(tasks["compression_gate"]["inputs"])
+    assert "finetuning_trainer" in gate_inputs and "evaluator" in gate_inputs
+    pusher = json.dumps(spec["deploymentSpec"]["executors"]["compression_pusher_executor"])
+    assert "sib200_topic_compressed" in json.dumps(tasks["compression_pusher"]) or \
+        "sib200_topic_compressed" in pusher
+
+
 def test_compile_needs_a_pipeline_root(tmp_path):
     result = CliRunner().invoke(cli.main, [
         "compile", "--config", str(CONFIGS_DIR / "demo.yaml"), "--output", str(tmp_path / "p.json")])
