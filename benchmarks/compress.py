@@ -23,7 +23,6 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "compress.yaml"
-MODELS = ("teacher", "student", "student_int8")
 TARGETS = {"student_p50_ratio_max": 0.5, "int8_size_ratio_max": 0.3,
            "mean_drop_points_max": 2.0, "worst_drop_points_max": 5.0}
 

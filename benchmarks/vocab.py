@@ -61,7 +61,7 @@ def _eval_words(ntrex_dir, files_and_languages):
     return words
 
 
-def _fertility(words, vocab, known_mask=None):
+def _fertility(words, vocab):
     from components.vocabulary.learner import max_piece_chars  # pylint: disable=g-import-not-at-top
     from components.vocabulary.wordpiece import max_bytes_per_word, split_word  # pylint: disable=g-import-not-at-top
 

@@ -24,7 +24,13 @@ def test_shipped_configs_load(path):
     for section in BENCHMARK_SECTIONS:
         data.pop(section, None)
     config = config_from_dict(data, base_dir=path.parent)
-    assert config.pipeline_name
+    # Every section the file sets is read into the config, not left at its defaults.
+    assert config.pipeline_name == data.get("pipeline_name", "mbert")
+    for section, values in data.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if not isinstance(value, (dict, list)) and key not in ("inputs", "serving_dir", "path"):
+                    assert getattr(getattr(config, section), key) == value, f"{section}.{key}"
 
 
 def test_unknown_key_is_named():

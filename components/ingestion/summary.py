@@ -99,14 +99,6 @@ class CountOutcomes(beam.CombineFn):
         return accumulator
 
 
-def count_outcomes(keys) -> dict:
-    """The same counts without Beam (for tests and small inputs)."""
-    accumulator = _new_accumulator()
-    for key in keys:
-        _add(accumulator, key)
-    return accumulator
-
-
 def worst_files(files: dict, limit: int = WORST_FILES) -> list[dict]:
     """Files with rejects, most rejected (then highest ratio) first."""
     rows = [{"file": file, "records": read, "rejected": rejected}

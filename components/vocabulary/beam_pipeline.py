@@ -385,7 +385,6 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
       A PCollection holding the final token list (one element).
     """
     params.validate()
-    p = train.pipeline
     word_counts = train | "CountTrainWords" >> CountWords(params.lower_case, params.num_shards)
     totals = (word_counts
               | "LanguageWords" >> beam.Map(lambda kv: (kv[0][0], sum(kv[1].values())))
@@ -426,9 +425,8 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
                  lambda toks, alpha: learner.assemble_vocab(
                      learner.reserved_tokens(params.num_unused), alpha, toks),
                  alpha=alphabet_side))
-    measured = eval_lines if eval_lines is not None else None
-    eval_counts = (word_counts if measured is None else
-                   measured | "CountEvalWords" >> CountWords(params.lower_case, params.num_shards))
+    eval_counts = (word_counts if eval_lines is None else
+                   eval_lines | "CountEvalWords" >> CountWords(params.lower_case, params.num_shards))
     stats = (eval_counts
              | "Measure" >> beam.FlatMap(_measure_shard,
                                          vocab=beam.pvalue.AsSingleton(final | "FinalSet" >> beam.Map(_Prepared)),
@@ -437,8 +435,7 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
     _ = (final
          | "Write" >> beam.Map(_write_outputs, stats=beam.pvalue.AsDict(stats), params=params,
                                output_dir=output_dir,
-                               stats_split=stats_split if measured is not None else "train"))
-    del p
+                               stats_split=stats_split if eval_lines is not None else "train"))
     return final
 
 

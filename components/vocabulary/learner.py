@@ -200,19 +200,6 @@ def count_candidates(word_table: Iterable[tuple[str, float]], vocab: Optional[se
     return initial, suffix
 
 
-def merge_counts(shards: Iterable[dict[str, float]]) -> dict[str, float]:
-    """Sums count dictionaries (the combiner of the candidate and word tables)."""
-    out: dict[str, float] = {}
-    get = out.get
-    for shard in shards:
-        if not out:
-            out.update(shard)
-            continue
-        for key, value in shard.items():
-            out[key] = get(key, 0.0) + value
-    return out
-
-
 # One level of candidates (all of one length): token strings (without `##`), is_suffix flags,
 # counts, and the index of each one's one-character-shorter prefix in the next shorter level.
 Level = tuple  # (tokens: str [k], is_suffix: bool [k], counts: float64 [k], parent: int64 [k])
