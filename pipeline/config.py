@@ -313,6 +313,9 @@ class CompressionConfig:
     batch_size: int = setting(32, minimum=1, maximum=65536)
     learning_rate: float = _learning_rate(5e-4)
     eval_every: int = setting(100, minimum=1)
+    # Which evaluation's student is kept: "accuracy" (best eval accuracy) or "kl" (closest to
+    # the teacher's distribution).
+    keep_by: str = setting("accuracy", choices=("accuracy", "kl"))
     # Rows of the pretraining corpus's text the teacher labels for the soft term (0 = none).
     unlabelled_rows: int = setting(0, minimum=0)
     # "int8": weights (and per-call activations) of dense layers and embeddings in int8.

@@ -146,7 +146,7 @@ def _compression(config: PipelineConfig, paths: "PipelinePaths", labelled_exampl
     params = {"student": c.student(), "temperature": c.temperature, "soft_weight": c.soft_weight,
               "train_steps": c.train_steps, "batch_size": c.batch_size,
               "learning_rate": c.learning_rate, "eval_every": c.eval_every,
-              "max_unlabelled_rows": c.unlabelled_rows, "seed": c.seed}
+              "max_unlabelled_rows": c.unlabelled_rows, "keep_by": c.keep_by, "seed": c.seed}
     distillation = StudentDistillation(
         teacher=teacher, examples=labelled_examples,
         unlabelled_examples=corpus_examples if c.unlabelled_rows else None,

@@ -70,6 +70,17 @@ def test_student_shape_defaults_to_half_the_layers_and_rejects_unknown_keys():
         distillation.DistillationParams.from_json(json.dumps({"student": {"layers": 1}}))
     with pytest.raises(ValueError, match="unknown key 'temp'"):
         distillation.DistillationParams.from_json(json.dumps({"temp": 2}))
+    with pytest.raises(ValueError, match="keep_by must be one of"):
+        distillation.DistillationParams.from_json(json.dumps({"keep_by": "loss"}))
+
+
+def test_kept_weights_follow_eval_accuracy_or_kl():
+    untrained = {"eval_accuracy": 0.43, "eval_kl": 0.097}
+    trained = {"eval_accuracy": 0.49, "eval_kl": 0.109}
+    assert distillation._rank(trained, "accuracy") > distillation._rank(untrained, "accuracy")
+    assert distillation._rank(untrained, "kl") > distillation._rank(trained, "kl")
+    tie = {"eval_accuracy": 0.49, "eval_kl": 0.2}
+    assert distillation._rank(trained, "accuracy") > distillation._rank(tie, "accuracy")
 
 
 def test_distillation_loss_mixes_soft_and_hard_terms_and_skips_missing_labels():
@@ -99,6 +110,8 @@ def test_student_learns_from_the_teacher_and_int8_model_is_smaller_with_the_same
     assert {"token_embedding", "transformer_layer_0", "logits"} <= set(summary["copied_from_teacher"])
     assert "transformer_layer_1" not in summary["copied_from_teacher"]
     history = summary["history"]
+    kept = next(h for h in history if h["step"] == summary["kept_step"])
+    assert kept["eval_accuracy"] == max(h["eval_accuracy"] for h in history)
     assert history[-1]["train_loss"] < history[1]["train_loss"]
     assert min(h["eval_kl"] for h in history[1:]) < history[0]["eval_kl"]
     assert summary["rows"]["labelled"] == {"de": 48, "en": 48, "zh-Hans": 48}

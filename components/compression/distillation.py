@@ -13,7 +13,10 @@ pretraining corpus, when configured) carry only the soft term: the teacher label
 The student has the teacher's vocabulary, tokenizer, pooling and labels; its encoder is smaller
 (`student_config`) and starts from the teacher's embeddings and lower layers wherever the shapes
 allow (`init_from_teacher`), as DistilBERT starts from BERT's layers. The kept weights are those of
-the evaluation with the lowest KL divergence to the teacher on the eval split.
+the evaluation with the best eval accuracy (ties: the lower KL divergence to the teacher), or with
+the lowest KL (`keep_by: kl`). Measured (notes/compression.md): the untrained copy of the teacher's
+lower layers is often the closest to the teacher in KL while training on soft + hard labels makes
+the student more accurate than that copy, so "kl" can keep a student that never trained.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ from models.serving import LABELS_FILE, ServingModule, load_classifier
 
 STUDENT_KEYS = ("num_layers", "hidden_dim", "num_heads", "intermediate_dim")
 SUMMARY_FILE = "distillation_summary.json"
+KEEP_BY = ("accuracy", "kl")
+
+
+def _rank(evaluation: dict, keep_by: str) -> tuple:
+    """Larger is better: the key the kept weights are chosen by."""
+    if keep_by == "kl":
+        return (-evaluation["eval_kl"],)
+    return (evaluation["eval_accuracy"], -evaluation["eval_kl"])
 
 
 @dataclasses.dataclass
@@ -58,6 +69,9 @@ class DistillationParams:
     languages: Any = "all"
     # Most unlabelled rows read from the pretraining corpus (0 = none).
     max_unlabelled_rows: int = 0
+    # Which evaluation's weights are kept: "accuracy" (highest eval accuracy) or "kl" (closest
+    # to the teacher).
+    keep_by: str = "accuracy"
     seed: int = 0
 
     @classmethod
@@ -68,6 +82,8 @@ class DistillationParams:
         if unknown:
             raise ValueError(f"distillation params: unknown key {unknown[0]!r} (known: {sorted(known)})")
         params = cls(**values)
+        if params.keep_by not in KEEP_BY:
+            raise ValueError(f"distillation params: keep_by must be one of {KEEP_BY}, got {params.keep_by!r}")
         bad = sorted(set(params.student) - set(STUDENT_KEYS))
         if bad:
             raise ValueError(f"distillation params: unknown student key {bad[0]!r} "
@@ -228,7 +244,7 @@ def distil(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[st
         return loss
 
     history = [{"step": 0, "train_loss": None, **evaluation(student)}]
-    best = (history[0]["eval_kl"], student.get_weights())
+    best = (_rank(history[0], params.keep_by), 0, student.get_weights())
     reporter = progress.ProgressReporter("distillation", params.train_steps)
     losses = []
     batches = iter(_dataset(module, text, ids, params.batch_size, params.seed))
@@ -238,15 +254,15 @@ def distil(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[st
         if step % params.eval_every == 0 or step == params.train_steps:
             history.append({"step": step, "train_loss": float(np.mean(losses)), **evaluation(student)})
             losses = []
-            if history[-1]["eval_kl"] < best[0]:
-                best = (history[-1]["eval_kl"], student.get_weights())
+            if _rank(history[-1], params.keep_by) > best[0]:
+                best = (_rank(history[-1], params.keep_by), step, student.get_weights())
             logging.info("distillation: %s", history[-1])
-    student.set_weights(best[1])
+    student.set_weights(best[2])
     summary = {
         "teacher": teacher_info, "student_encoder": config.to_dict(),
         "copied_from_teacher": copied, "rows": counts, "labels": labels,
         "teacher_eval_accuracy": evaluation.teacher_accuracy,
-        "kept_step": next(h["step"] for h in history if h["eval_kl"] == best[0]),
+        "kept_step": best[1],
         "history": history, "params": dataclasses.asdict(params),
     }
     (run / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
