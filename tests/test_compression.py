@@ -139,21 +139,12 @@ def test_push_decision_needs_both_blessings_and_a_faster_model():
 
 def _compression_pipeline(root, examples_dir, teacher_uri, serving_dir, compression: dict):
     """ImportExampleGen + the teacher (Importer, blessed) + the pipeline's compression stage."""
-    import tfx
     from tfx import v1 as tfxv1
 
     from pipeline.config import PipelineConfig, config_from_dict
     from pipeline.pipeline import PipelinePaths, _compression
 
-    example_gen = tfxv1.components.ImportExampleGen(
-        input_base=str(examples_dir),
-        input_config=tfxv1.proto.Input(splits=[
-            tfxv1.proto.Input.Split(name="train", pattern="Split-train/*"),
-            tfxv1.proto.Input.Split(name="eval", pattern="Split-eval/*"),
-        ]))
-    teacher = tfxv1.dsl.Importer(
-        source_uri=str(teacher_uri), artifact_type=tfxv1.types.standard_artifacts.Model,
-        custom_properties={"tfx_version": tfx.__version__}).with_id("teacher")
+    example_gen, teacher = support.pipeline_inputs(examples_dir, teacher_uri, "teacher")
     blessing = tfxv1.dsl.Importer(
         source_uri=str(root / "teacher_blessing"),
         artifact_type=tfxv1.types.standard_artifacts.ModelBlessing,

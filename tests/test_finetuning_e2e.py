@@ -32,23 +32,12 @@ def _tree_digest(root: pathlib.Path) -> str:
 
 def _pipeline(root: pathlib.Path, examples_dir: pathlib.Path, pretrained_uri: pathlib.Path,
               serving_dir: pathlib.Path, shuffle_labels: bool):
-    import tfx
     from tfx import v1 as tfxv1
 
     from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
     from components.push.component import MBertPusher
 
-    example_gen = tfxv1.components.ImportExampleGen(
-        input_base=str(examples_dir),
-        input_config=tfxv1.proto.Input(splits=[
-            tfxv1.proto.Input.Split(name="train", pattern="Split-train/*"),
-            tfxv1.proto.Input.Split(name="eval", pattern="Split-eval/*"),
-        ]))
-    pretrained = tfxv1.dsl.Importer(
-        source_uri=str(pretrained_uri), artifact_type=tfxv1.types.standard_artifacts.Model,
-        # Marks the folder as a current-format Model (serving files under Format-Serving/).
-        custom_properties={"tfx_version": tfx.__version__},
-    ).with_id("pretrained_encoder")
+    example_gen, pretrained = support.pipeline_inputs(examples_dir, pretrained_uri, "pretrained_encoder")
     trainer = tfxv1.components.Trainer(
         run_fn="components.finetuning.trainer_module.run_fn",
         examples=example_gen.outputs["examples"],

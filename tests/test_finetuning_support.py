@@ -129,3 +129,23 @@ def export_tiny_model(root: pathlib.Path, labels, seq_len: int = 16, seed: int =
     export_serving_model(build_classifier(encoder, len(labels), 0.1, seed=seed), vocab_dir,
                          list(labels), seq_len, root / "model")
     return root / "model"
+
+
+def pipeline_inputs(examples_dir: pathlib.Path, model_dir: pathlib.Path, model_id: str):
+    """(ImportExampleGen of a `sib200_examples` folder, Importer of a Model folder whose serving
+    files sit under Format-Serving/) for hand-built test pipelines."""
+    import tfx
+    from tfx import v1 as tfxv1
+
+    example_gen = tfxv1.components.ImportExampleGen(
+        input_base=str(examples_dir),
+        input_config=tfxv1.proto.Input(splits=[
+            tfxv1.proto.Input.Split(name="train", pattern="Split-train/*"),
+            tfxv1.proto.Input.Split(name="eval", pattern="Split-eval/*"),
+        ]))
+    model = tfxv1.dsl.Importer(
+        source_uri=str(model_dir), artifact_type=tfxv1.types.standard_artifacts.Model,
+        # Marks the folder as a current-format Model (serving files under Format-Serving/).
+        custom_properties={"tfx_version": tfx.__version__},
+    ).with_id(model_id)
+    return example_gen, model

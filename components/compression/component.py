@@ -14,16 +14,11 @@ from tfx.utils import path_utils
 from components.compression import compress as compress_lib
 from components.compression import latency
 from components.compression.distillation import DistillationParams
-from components.push.component import is_blessed
+from components.push.component import is_blessed, saved_model_dir
 
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
 Parameter = tfx.dsl.components.Parameter
-
-
-def serving_dir(model) -> str:
-    """The SavedModel folder of a Model artifact (TFX's Format-Serving layout)."""
-    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
 
 
 def _split_files(examples, split: str) -> list[str]:
@@ -55,7 +50,7 @@ def StudentDistillation(
     """
     unlabelled = _split_files(unlabelled_examples, "train") if unlabelled_examples is not None else []
     summary = compress_lib.compress(
-        serving_dir(teacher), _split_files(examples, "train"), _split_files(examples, "eval"),
+        saved_model_dir(teacher), _split_files(examples, "train"), _split_files(examples, "eval"),
         path_utils.serving_model_dir(model.uri), model_run.uri,
         DistillationParams.from_json(params), quantize, unlabelled)
     for name, size in summary["size_bytes"].items():
@@ -78,8 +73,8 @@ def CompressionGate(
 
     Records `blessed` (0/1), `reasons`, `teacher_p50_ms` and `compressed_p50_ms`.
     """
-    measured = latency.compare({"teacher": latency.load_predict_text(serving_dir(teacher)),
-                                "compressed": latency.load_predict_text(serving_dir(model))},
+    measured = latency.compare({"teacher": latency.load_predict_text(saved_model_dir(teacher)),
+                                "compressed": latency.load_predict_text(saved_model_dir(model))},
                                iterations=latency_calls)
     blessed, reasons = compress_lib.push_decision(
         is_blessed(teacher_blessing), is_blessed(model_blessing), measured, max_latency_ratio)

@@ -127,8 +127,12 @@ def init_from_teacher(student: keras.Model, teacher: keras.Model) -> list[str]:
     return copied
 
 
-def _soft_targets(logits: tf.Tensor, temperature: float) -> tf.Tensor:
-    return tf.nn.softmax(logits / temperature, axis=-1)
+def kl_to_teacher(teacher_logits: tf.Tensor, student_logits: tf.Tensor,
+                  temperature: float = 1.0) -> tf.Tensor:
+    """KL(softmax(teacher / T) || softmax(student / T)) per row, float [batch]."""
+    teacher_p = tf.nn.softmax(teacher_logits / temperature, axis=-1)
+    student_log_p = tf.nn.log_softmax(student_logits / temperature, axis=-1)
+    return tf.reduce_sum(teacher_p * (tf.math.log(teacher_p + 1e-12) - student_log_p), axis=-1)
 
 
 def distillation_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor, labels: tf.Tensor,
@@ -139,10 +143,7 @@ def distillation_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor, labe
       teacher_logits, student_logits: float [batch, classes].
       labels: int32 [batch], -1 where the row has no label (soft term only).
     """
-    teacher_p = _soft_targets(teacher_logits, temperature)
-    student_log_p = tf.nn.log_softmax(student_logits / temperature, axis=-1)
-    kl = tf.reduce_sum(teacher_p * (tf.math.log(teacher_p + 1e-12) - student_log_p), axis=-1)
-    soft = tf.reduce_mean(kl) * temperature ** 2
+    soft = tf.reduce_mean(kl_to_teacher(teacher_logits, student_logits, temperature)) * temperature ** 2
     labelled = labels >= 0
     hard_ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.maximum(labels, 0), logits=student_logits)
@@ -166,21 +167,14 @@ def _rows(train_files: Sequence[str], unlabelled_files: Sequence[str], labels: l
     return np.array(text, dtype=object), np.array(ids, dtype=np.int32), counts
 
 
-def _dataset(module: ServingModule, text, ids, batch_size: int, seed: int | None):
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(text), tf.string), ids))
-    if seed is not None:
-        ds = ds.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size)
-    return ds.map(lambda t, y: (module.featurize(t), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
-
-
 class _Evaluation:
     """Student against teacher on the eval split: KL divergence (T=1), accuracy, agreement."""
 
     def __init__(self, teacher: keras.Model, module: ServingModule, split: data.LabelledSplit,
                  labels: list[str], batch_size: int):
         self.batches = []
-        for x, y in _dataset(module, split.text, data.label_ids(split, labels), batch_size, None):
+        for x, y in data.text_dataset(module.featurize, split.text, data.label_ids(split, labels),
+                                      batch_size, None):
             self.batches.append((x, y, teacher(x, training=False)))
         self.teacher_accuracy = self._mean([tf.cast(tf.argmax(t, -1, tf.int32) == y, tf.float32)
                                             for _, y, t in self.batches])
@@ -193,8 +187,7 @@ class _Evaluation:
         kl, right, agree = [], [], []
         for x, y, teacher_logits in self.batches:
             logits = student(x, training=False)
-            p = tf.nn.softmax(teacher_logits)
-            kl.append(tf.reduce_sum(p * (tf.math.log(p + 1e-12) - tf.nn.log_softmax(logits)), -1))
+            kl.append(kl_to_teacher(teacher_logits, logits))
             predicted = tf.argmax(logits, -1, tf.int32)
             right.append(tf.cast(predicted == y, tf.float32))
             agree.append(tf.cast(predicted == tf.argmax(teacher_logits, -1, tf.int32), tf.float32))
@@ -247,7 +240,8 @@ def distil(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[st
     best = (_rank(history[0], params.keep_by), 0, student.get_weights())
     reporter = progress.ProgressReporter("distillation", params.train_steps)
     losses = []
-    batches = iter(_dataset(module, text, ids, params.batch_size, params.seed))
+    batches = iter(data.text_dataset(module.featurize, text, ids, params.batch_size,
+                                     params.seed).repeat())
     for step in range(1, params.train_steps + 1):
         losses.append(float(train_step(*next(batches))))
         reporter.update(step, losses[-1])

@@ -149,3 +149,18 @@ def shuffle_labels(ids: np.ndarray, seed: int) -> np.ndarray:
     This makes the "deliberately worse candidate" of the push-gate test.
     """
     return np.random.default_rng(seed).permutation(ids)
+
+
+def text_dataset(featurize, texts, ids: np.ndarray, batch_size: int,
+                 shuffle_seed: int | None) -> tf.data.Dataset:
+    """Batches of (encoder inputs, label ids) from texts: `featurize` (a ServingModule's, so
+    training and serving tokenise alike) runs in the tf.data pipeline. With a seed, the rows are
+    reshuffled every pass; without, they keep their order (evaluation).
+    """
+    # A list, not a fixed-width numpy bytes array: one long outlier text would pad every row.
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), tf.string), ids))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(ids), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda text, y: (featurize(text), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -47,7 +47,6 @@ import tempfile
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -164,17 +163,6 @@ def resolve_encoder(params: dict[str, Any], base_model: str | None,
     return encoder, vocab_dir
 
 
-def _dataset(module: ServingModule, split: data.LabelledSplit, ids: np.ndarray, batch_size: int,
-             shuffle_seed: int | None) -> tf.data.Dataset:
-    # A list, not a fixed-width numpy bytes array: one long outlier text would pad every row.
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(split.text.tolist(), tf.string), ids))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    ds = ds.map(lambda text, y: (module.featurize(text), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
 def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: str,
              run_dir: str, params: dict[str, Any], base_model: str | None = None,
              train_steps: int | None = None) -> dict[str, Any]:
@@ -213,8 +201,9 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
-    train_ds = _dataset(module, train, train_ids, batch_size, params["seed"]).repeat()
-    eval_ds = _dataset(module, evaluation, eval_ids, batch_size, None)
+    train_ds = data.text_dataset(module.featurize, train.text, train_ids, batch_size,
+                                 params["seed"]).repeat()
+    eval_ds = data.text_dataset(module.featurize, evaluation.text, eval_ids, batch_size, None)
     history = model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
         callbacks=[

@@ -19,6 +19,11 @@ def is_blessed(model_blessing) -> bool:
             and model_blessing.get_int_custom_property("blessed") == 1)
 
 
+def saved_model_dir(model) -> str:
+    """The SavedModel folder of a Model artifact (TFX's Format-Serving layout, or the old one)."""
+    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+
+
 @component
 def MBertPusher(
     model: InputArtifact[standard_artifacts.Model],
@@ -43,7 +48,7 @@ def MBertPusher(
         logging.info("model %s is not blessed: not pushed", model.uri)
         pushed_model.set_int_custom_property("pushed", 0)
         return
-    source = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    source = saved_model_dir(model)
     version, target = publish.publish_version(source, serving_dir, model_name)
     publish.write_models_config(serving_dir, models_config_base_path or None)
     logging.info("pushed %s as %s", source, target)
