@@ -1,8 +1,8 @@
 """`mbert bench finetune-tiny`: the pipeline's tail on real data, timed, with its language table.
 
 Runs Trainer (fine-tuning) -> latest-blessed resolver -> Evaluator (sliced by language) -> Pusher
-through the LocalDagRunner on an ingested Examples folder (`mbert ingest --format sib200`) and a
-contract-3 encoder folder, or a fresh tiny encoder over a vocabulary folder (`--vocab`, no
+through the LocalDagRunner on an ingested Examples folder (`mbert ingest --format sib200`) and
+an encoder export folder, or a fresh tiny encoder over a vocabulary folder (`--vocab`, no
 pretraining). Writes `<output>/reports/eval_by_language.{json,md,png}` and prints one JSON line.
 """
 
@@ -18,7 +18,7 @@ import click
 
 def _encoder_folder(output: pathlib.Path, pretrained: pathlib.Path | None,
                     vocab: pathlib.Path | None, preset: str, seq_len: int, seed: int) -> pathlib.Path:
-    """A Model-artifact folder (`<uri>/Format-Serving/` = contract 3) for the Importer."""
+    """A Model-artifact folder (`<uri>/Format-Serving/`, an encoder export) for the Importer."""
     uri = output / "encoder_model"
     serving = uri / "Format-Serving"
     if serving.exists():
@@ -42,7 +42,7 @@ def _encoder_folder(output: pathlib.Path, pretrained: pathlib.Path | None,
 @click.option("--examples", required=True, type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
               help="Ingested labelled Examples folder (Split-train, Split-eval, Split-test).")
 @click.option("--pretrained", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
-              help="Contract-3 encoder folder (encoder.keras + vocabulary).")
+              help="Encoder export folder (encoder.keras + vocabulary).")
 @click.option("--vocab", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
               help="Without --pretrained: a vocabulary folder for a fresh (unpretrained) encoder.")
 @click.option("--preset", default="tiny", show_default=True)

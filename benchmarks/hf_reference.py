@@ -7,7 +7,7 @@ TensorFlow), called by `benchmarks/pretrain_parity.py`:
 
 BATCHES.npz (written by the project side) holds the recipe (`recipe`: JSON), the initial
 weights (`weight/<keras variable path>`), the training batches (`train/<key>`: one leading axis
-of steps) and the held-out batches (`heldout/<key>`), keys as in models/masking.py. The model,
+of steps) and the held-out batches (`heldout/<key>`), keys as in components/pretraining/masking.py. The model,
 optimiser and schedule follow the recipe: AdamW with decoupled weight decay except on biases
 and layer norms, global-norm clipping, the project's warm-up + linear decay; dropout 0 when the
 recipe says so. Writes {"train_loss": [...per step...], "eval": [{"step", "mlm_loss",

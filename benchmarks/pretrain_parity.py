@@ -76,7 +76,7 @@ def dump_batches(files: list[str], vocab_dir: str, *, batch_size: int, seq_len: 
                  steps: int, max_predictions: int, seed: int) -> list[dict[str, np.ndarray]]:
     """`steps` masked batches from the project's training input pipeline, as numpy."""
     from components.pretraining import data
-    from models import masking
+    from components.pretraining import masking
 
     kwargs = masking.masking_kwargs_from_vocab(vocab_dir)
     kwargs.update(max_predictions=max_predictions)
@@ -211,7 +211,7 @@ def compare(ours: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
 @click.option("--examples", "examples_dir", type=click.Path(exists=True, file_okay=False),
               required=True, help="PretrainingExampleGen output (Split-train/, Split-eval/).")
 @click.option("--vocab", "vocab_dir", type=click.Path(exists=True, file_okay=False),
-              default=None, help="Vocabulary folder; default <examples>/vocabulary.")
+              required=True, help="The Vocabulary artifact's folder the instances were cut with.")
 @click.option("--steps", type=click.IntRange(1), default=600, show_default=True)
 @click.option("--batch", "batch_size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--seq-len", type=click.IntRange(8), default=128, show_default=True)
@@ -234,11 +234,10 @@ def pretrain_parity(examples_dir, vocab_dir, steps, batch_size, seq_len, layers,
                     intermediate, learning_rate, warmup_steps, predictions, nsp, eval_every,
                     heldout_batches, seed, peer_python_path, fixture):
     """Project pretraining vs Hugging Face BertForPreTraining on the same batches."""
-    from models.encoder import count_vocab_lines
+    from components.vocabulary.files import read_vocab
 
-    vocab_dir = vocab_dir or os.path.join(examples_dir, "vocabulary")
     recipe = make_recipe(
-        vocab_size=count_vocab_lines(os.path.join(vocab_dir, "vocab.txt")), num_layers=layers,
+        vocab_size=len(read_vocab(vocab_dir)), num_layers=layers,
         hidden_dim=hidden, num_heads=heads, intermediate_dim=intermediate, seq_len=seq_len,
         batch_size=batch_size, train_steps=steps, learning_rate=learning_rate,
         warmup_steps=warmup_steps, max_predictions=predictions, next_sentence_prediction=nsp,

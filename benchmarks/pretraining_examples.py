@@ -4,7 +4,7 @@ Ingests NTREX-128 (16 languages x 1,997 sentences, 123 documents each) with the 
 job, then runs the PretrainingExampleGen graph (in-memory DirectRunner) once per dupe factor
 and prints one JSON line: instances/s end to end (read, group, tokenize, build, write), the
 pure-Python builder alone on pre-tokenized documents, the per-language counts, and the
-sequences/s of the Trainer's input pipeline (`models.masking.make_pretraining_dataset`, batch
+sequences/s of the Trainer's input pipeline (`components.pretraining.masking.make_pretraining_dataset`, batch
 32) on the output.
 
 Tokenizer: the shared `models.tokenizer` on `--vocab-dir`; without `--vocab-dir`, a character
@@ -42,8 +42,8 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
     from components.ingestion.io import read_examples
     from components.pretraining_examples import builder
     from components.pretraining_examples.component import run_pretraining_example_gen
-    from components.pretraining_examples.vocab_io import (load_tokenizer_fn, read_special_ids,
-                                                         write_char_vocabulary)
+    from components.pretraining_examples.tokenizers import load_tokenizer_fn
+    from components.vocabulary.files import read_special_ids, write_char_vocabulary
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_pretraining_examples_"))
     examples = work / "examples"
@@ -106,7 +106,7 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
             "train_passes": {k: round(v["passes"], 3) for k, v in counts["plan"]["train"].items()},
         })
     # The Trainer's input pipeline on the last output: parse + dynamic masking, one core.
-    from models import masking
+    from components.pretraining import masking
 
     kwargs = masking.masking_kwargs_from_vocab(vocab_dir)
     dataset = masking.make_pretraining_dataset(

@@ -1,4 +1,4 @@
-"""Build, export and load the BERT encoder (keras-nlp `BertBackbone`), contract 3.
+"""Build, export and load the BERT encoder (keras-nlp `BertBackbone`).
 
 An exported pretrained encoder is a folder with `encoder.keras` (the backbone in Keras format,
 float32 weights), `encoder_config.json`, `vocab.txt` and `tokenizer.json`. Fine-tuning loads
@@ -19,9 +19,12 @@ import keras_hub
 
 from models.encoder_config import EncoderConfig
 
-ENCODER_FILE = "encoder.keras"
-CONFIG_FILE = "encoder_config.json"
-VOCAB_FILES = ("vocab.txt", "tokenizer.json")
+from components import contracts
+from components.vocabulary.files import check_vocab_matches
+
+ENCODER_FILE = contracts.ENCODER_FILE
+CONFIG_FILE = contracts.ENCODER_CONFIG_FILE
+VOCAB_FILES = (contracts.VOCAB_FILE, contracts.TOKENIZER_FILE)
 _PRESET_FILES = ("config.json", "model.weights.h5")
 
 
@@ -75,43 +78,13 @@ def freeze_embeddings(backbone: keras_hub.models.BertBackbone) -> int:
     return frozen
 
 
-def count_vocab_lines(vocab_path: str | os.PathLike) -> int:
-    """Returns the number of tokens in a `vocab.txt` (one token per line)."""
-    with open(vocab_path, encoding="utf-8") as f:
-        return sum(1 for _ in f)
-
-
-def check_vocab_matches(vocab_dir: str | os.PathLike, vocab_size: int) -> None:
-    """Raises ValueError naming the file when a vocabulary's size differs from the model's.
-
-    A mismatch means ids the embedding cannot look up (or rows never trained): fail before any
-    training step instead of with an index error deep inside a gather.
-    """
-    vocab_path = pathlib.Path(vocab_dir) / "vocab.txt"
-    if not vocab_path.is_file():
-        raise FileNotFoundError(f"vocabulary file not found: {vocab_path}")
-    lines = count_vocab_lines(vocab_path)
-    if lines != vocab_size:
-        raise ValueError(
-            f"vocabulary size mismatch: {vocab_path} has {lines} tokens but the encoder's "
-            f"vocab_size is {vocab_size}"
-        )
-    tokenizer_json = pathlib.Path(vocab_dir) / "tokenizer.json"
-    if tokenizer_json.is_file():
-        declared = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("vocab_size")
-        if declared is not None and declared != vocab_size:
-            raise ValueError(
-                f"vocabulary size mismatch: {tokenizer_json} declares vocab_size {declared} but the "
-                f"encoder's vocab_size is {vocab_size}"
-            )
-
-
 def export_encoder(
     backbone: keras_hub.models.BertBackbone,
     export_dir: str | os.PathLike,
     vocab_dir: str | os.PathLike | None = None,
 ) -> pathlib.Path:
-    """Writes the contract-3 folder: `encoder.keras`, `encoder_config.json`, vocabulary files.
+    """Writes the encoder export (components/contracts.py): `encoder.keras`, `encoder_config.json`,
+    vocabulary files.
 
     The backbone is re-saved with a float32 policy whatever it trained in (the variables of a
     mixed_bfloat16 model are float32 already), so fine-tuning chooses its own precision.

@@ -1,4 +1,4 @@
-"""Packs one or two segments of token ids into fixed-length BERT inputs (contract 2)."""
+"""Packs one or two segments of token ids into fixed-length BERT inputs."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from keras import ops
 from models.masked_lm_head import TiedMaskedLMHead
 from models.next_sentence_head import NextSentenceHead
 
-# Keys of a masked batch (see models/masking.py `mask_batch`); `position_ids` is optional.
+# Keys of a masked batch (see components/pretraining/masking.py `mask_batch`); `position_ids` is optional.
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions", "position_ids")
 
 
@@ -25,7 +25,7 @@ class PretrainingModel(keras.Model):
     Called on a dict with `token_ids` int32 [batch, seq_len], `segment_ids` int32
     [batch, seq_len], `padding_mask` bool/int [batch, seq_len], `mask_positions` int32
     [batch, predictions] and optionally `position_ids` int32 [batch, seq_len] (default
-    0..seq_len-1; translation pairs restart them, models/masking.py); returns `mlm_logits` float [batch, predictions, vocab] and
+    0..seq_len-1; translation pairs restart them, components/pretraining/masking.py); returns `mlm_logits` float [batch, predictions, vocab] and
     `nsp_logits` float [batch, 2].
 
     With `sparse_last_layer` (the default), the last transformer layer computes its queries,

@@ -4,7 +4,7 @@ Tokenisation runs inside the graph, from the vocabulary files that travel as Sav
 the served model needs TensorFlow + tensorflow-text and nothing from this project. The same
 `ServingModule.featurize` feeds fine-tuning (tf.data) and serving, so the two cannot drift apart.
 
-Signatures (contract 5):
+Signatures (components/contracts.py):
   serving_default(examples: tf.string [batch] serialized tf.Example with a `text` feature)
   predict_text(text: tf.string [batch] raw UTF-8)
     -> {"probabilities": float32 [batch, num_classes], "label": tf.string [batch],
@@ -78,11 +78,11 @@ def sanitize_text(text: tf.Tensor, max_chars: int) -> tf.Tensor:
 
 
 class ServingModule(tf.Module):
-    """Tokenizer + packer + classifier, with the SavedModel signatures of contract 5.
+    """Tokenizer + packer + classifier, with the SavedModel signatures below.
 
     Args:
       classifier: Keras model from the three encoder inputs to logits [batch, num_classes].
-      vocab_dir: folder with `vocab.txt` and `tokenizer.json` (contract 2), read by the shared
+      vocab_dir: folder with `vocab.txt` and `tokenizer.json` (components/contracts.py), read by the shared
         `models.tokenizer.load_tokenizer`.
       labels_file: `labels.txt`, one label per line, line number = class id.
       seq_len: packed sequence length.
@@ -262,7 +262,7 @@ def write_labels(labels: Sequence[str], path: str | os.PathLike) -> pathlib.Path
 def export_serving_model(classifier: keras.Model, vocab_dir: str | os.PathLike,
                          labels: Sequence[str], seq_len: int, export_dir: str | os.PathLike,
                          max_batch: int = DEFAULT_MAX_BATCH) -> None:
-    """Exports classifier with in-graph tokenisation as a SavedModel (contract 5)."""
+    """Exports classifier with in-graph tokenisation as a SavedModel (components/contracts.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         labels_file = write_labels(labels, pathlib.Path(tmp) / LABELS_FILE)
         ServingModule(classifier, vocab_dir, labels_file, seq_len,

@@ -1,8 +1,8 @@
-"""The one tokenizer shared by pretraining, fine-tuning, evaluation and serving (contract 2).
+"""The one tokenizer shared by pretraining, fine-tuning, evaluation and serving.
 
-Built from a Vocabulary artifact's `vocab.txt` + `tokenizer.json` on TF Text's
-`FastBertNormalizer` (control characters -> space; uncased: lower case + NFD + accents
-stripped) and end-to-end `FastWordpieceTokenizer` (split on white space, punctuation and around
+Built from a Vocabulary artifact's `vocab.txt` + `tokenizer.json` (read by
+components/vocabulary/files.py) on TF Text's `FastBertNormalizer` (control characters -> space;
+uncased: lower case + NFD + accents stripped) and end-to-end `FastWordpieceTokenizer` (split on white space, punctuation and around
 CJK ideographs, then greedy longest-match WordPiece). The learner
 (`components/vocabulary`) splits words exactly the same way; a test checks it on real text.
 
@@ -13,7 +13,6 @@ It is a Keras layer so that it tracks as a `tf.Module` inside exported SavedMode
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional, Sequence
 
@@ -21,21 +20,9 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-VOCAB_FILE = "vocab.txt"
-SETTINGS_FILE = "tokenizer.json"
-
-_SETTING_KEYS = ("lower_case", "strip_accents", "split_cjk", "suffix_indicator", "max_chars_per_word",
-                 "unk_token", "pad_token", "cls_token", "sep_token", "mask_token", "reserved_tokens",
-                 "vocab_size")
-
-
-def max_bytes_per_word(max_chars_per_word: int) -> int:
-    """TF Text limits words in UTF-8 bytes; 4 bytes per character is the worst case.
-
-    So every word of at most `max_chars_per_word` characters is tokenised; the learner applies
-    the same byte rule (`components.vocabulary.wordpiece.max_bytes_per_word`).
-    """
-    return 4 * int(max_chars_per_word)
+from components import contracts
+from components.vocabulary import files
+from components.vocabulary.files import max_bytes_per_word
 
 
 class MBertTokenizer(keras.layers.Layer):
@@ -125,56 +112,13 @@ class MBertTokenizer(keras.layers.Layer):
         return config
 
 
-def read_settings(vocab_dir: str) -> dict:
-    """tokenizer.json, checked: unknown or missing keys are errors naming the key and file."""
-    path = os.path.join(vocab_dir, SETTINGS_FILE)
-    with tf.io.gfile.GFile(path, "r") as handle:
-        try:
-            settings = json.loads(handle.read())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from err
-    unknown = sorted(set(settings) - set(_SETTING_KEYS))
-    if unknown:
-        raise ValueError(f"{path}: unknown key {unknown[0]!r}")
-    missing = [k for k in _SETTING_KEYS if k not in settings]
-    if missing:
-        raise ValueError(f"{path}: missing key {missing[0]!r}")
-    return settings
-
-
-def read_vocab(vocab_dir: str) -> list[str]:
-    """vocab.txt as a list (line number = id); empty lines are errors naming the line."""
-    return read_vocab_file(os.path.join(vocab_dir, VOCAB_FILE))
-
-
-def read_vocab_file(path: str) -> list[str]:
-    """A vocabulary file as a list (line number = id; CRLF or LF line ends); an empty token is a
-    ValueError naming file and line."""
-    with tf.io.gfile.GFile(path, "r") as handle:
-        lines = handle.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    tokens = [line.rstrip("\r") for line in lines]
-    for number, token in enumerate(tokens, start=1):
-        if not token.strip():
-            raise ValueError(f"{path}:{number}: empty token")
-    return tokens
-
-
 def load_tokenizer(vocab_dir: str) -> MBertTokenizer:
     """The tokenizer of a Vocabulary artifact (or of a pretrained model dir holding the same files)."""
-    settings = read_settings(vocab_dir)
-    vocab = read_vocab(vocab_dir)
-    if settings["vocab_size"] != len(vocab):
-        raise ValueError(f"{os.path.join(vocab_dir, SETTINGS_FILE)}: vocab_size={settings['vocab_size']} "
-                         f"but {VOCAB_FILE} has {len(vocab)} tokens")
-    for i, token in enumerate(settings["reserved_tokens"]):
-        if i >= len(vocab) or vocab[i] != token:
-            raise ValueError(f"{os.path.join(vocab_dir, VOCAB_FILE)}:{i + 1}: expected reserved token {token!r}")
+    vocab, settings = files.read_vocabulary(vocab_dir)
     return MBertTokenizer(
         vocab, lower_case=settings["lower_case"], strip_accents=settings["strip_accents"],
         split_cjk=settings["split_cjk"], suffix_indicator=settings["suffix_indicator"],
         max_chars_per_word=settings["max_chars_per_word"], unk_token=settings["unk_token"],
         pad_token=settings["pad_token"], cls_token=settings["cls_token"], sep_token=settings["sep_token"],
-        mask_token=settings["mask_token"], settings_path=os.path.join(vocab_dir, SETTINGS_FILE),
-        vocab_path=os.path.join(vocab_dir, VOCAB_FILE))
+        mask_token=settings["mask_token"], settings_path=os.path.join(vocab_dir, contracts.TOKENIZER_FILE),
+        vocab_path=os.path.join(vocab_dir, contracts.VOCAB_FILE))

@@ -30,12 +30,18 @@ from components.ingestion import spans
 from components.ingestion.component import CorpusIngestion
 from components.pretraining_examples.component import PretrainingExampleGen
 from components.push.component import MBertPusher
+from components.trainer import MBertTrainer
 from components.vocabulary.component import VocabularyGen
 from pipeline.config import CORPUS_SECTIONS, ConfigError, CorpusConfig, PipelineConfig
 
 # TFX Trainer entry points, by module path.
 PRETRAINING_RUN_FN = "components.pretraining.trainer_module.run_fn"
 FINETUNING_RUN_FN = "components.finetuning.trainer_module.run_fn"
+# The `finetuning:` settings the fine-tuning run_fn reads (components/finetuning/trainer_module.py).
+FINETUNING_KEYS = ("train_languages", "max_seq_length", "batch_size", "learning_rate", "epochs",
+                   "train_steps", "eval_every", "dropout", "pooling", "freeze_embeddings",
+                   "early_stopping_patience", "early_stopping_metric", "pretrained_preset_dir",
+                   "random_init", "shuffle_labels", "seed", "max_serving_batch")
 
 
 @dataclasses.dataclass
@@ -90,9 +96,10 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
         translation_fraction=ex.translation_fraction, seed=ex.seed,
     ).with_id("pretraining_examples")
     pt = config.pretraining
-    trainer = tfx.components.Trainer(
+    trainer = MBertTrainer(
         run_fn=PRETRAINING_RUN_FN,
         examples=instances.outputs["pretraining_examples"],
+        vocabulary=vocabulary,
         base_model=initial_model,
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=pt.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=pt.eval_steps),
@@ -139,6 +146,85 @@ def _from_base_model(config: PipelineConfig, paths: "PipelinePaths", corpus_exam
                                      initial_model=importer.outputs["encoder"])
 
 
+def _model_stages(config: PipelineConfig, paths: "PipelinePaths", corpus_stage: list,
+                  span: Optional[int], trainer_resources, base_model_fingerprint: str) -> list:
+    """Everything after the corpus checks: labelled data, vocabulary and pretraining (or a base
+    model), fine-tuning, evaluation, push, compression."""
+    components = []
+    labelled_stage = _ingest_and_validate("labelled", config.labelled_data, span)
+    corpus_examples = corpus_stage[0].outputs["examples"] if corpus_stage else None
+    extra_examples = None
+    if config.extra_pretraining_corpus is not None and config.pretrains():
+        extra_stage = _ingest_and_validate("extra_corpus", config.extra_pretraining_corpus, span)
+        components += extra_stage
+        extra_examples = extra_stage[0].outputs["examples"]
+    if config.base_model is None:
+        pretraining_stage = _pretraining(config, paths, corpus_examples, extra_examples)
+    else:
+        pretraining_stage = _from_base_model(config, paths, corpus_examples, extra_examples,
+                                             base_model_fingerprint)
+    # The last step of the stage holds the pretrained encoder: a Trainer's "model" output,
+    # or BaseModelImport's "encoder" when fine-tuning a base model directly.
+    encoder_source = pretraining_stage[-1]
+    pretrained_encoder = encoder_source.outputs.get("model", encoder_source.outputs.get("encoder"))
+    labelled_examples = labelled_stage[0].outputs["examples"]
+
+    finetuning_trainer = _finetuning_trainer(config, labelled_examples, pretrained_encoder,
+                                             _first_output(pretraining_stage, "vocabulary"))
+    if trainer_resources is not None:
+        for step in pretraining_stage + [finetuning_trainer]:
+            if isinstance(step, MBertTrainer):
+                step.with_platform_config(trainer_resources)
+    model = finetuning_trainer.outputs["model"]
+    evaluation_stage, blessing = _evaluate_and_push(config, paths, labelled_examples, model, span)
+    components += labelled_stage + pretraining_stage + [finetuning_trainer] + evaluation_stage
+    if config.compression is not None:
+        components += _compression(config, paths, labelled_examples, corpus_examples, model,
+                                   blessing, push=span is None)
+    return components
+
+
+def _finetuning_trainer(config: PipelineConfig, labelled_examples, pretrained_encoder, vocabulary):
+    """The fine-tuning Trainer: the classifier on the labelled data, from the pretrained encoder."""
+    ft = config.finetuning
+    return MBertTrainer(
+        run_fn=FINETUNING_RUN_FN,
+        examples=labelled_examples,
+        vocabulary=vocabulary,
+        base_model=pretrained_encoder,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={key: getattr(ft, key) for key in FINETUNING_KEYS},
+    ).with_id("finetuning_trainer")
+
+
+def _evaluate_and_push(config: PipelineConfig, paths: "PipelinePaths", labelled_examples, model,
+                       span: Optional[int]) -> tuple[list, object]:
+    """Resolver (baseline) -> Evaluator by language -> Pusher (none for a backfill); the steps
+    and the Evaluator's blessing."""
+    # Locally the candidate is kept out of its own baseline (full caching on re-runs), and a
+    # backfill compares with the model blessed before its span; Vertex/Kubeflow compile
+    # TFX's stock latest-blessed-model strategy.
+    local = bool(paths.metadata_path)
+    resolver = latest_blessed_model_resolver(candidate=model if local else None,
+                                             before_span=span if local else None)
+    evaluator = create_evaluator(
+        examples=labelled_examples, model=model, baseline_model=resolver.outputs["model"],
+        min_accuracy=config.evaluation.min_accuracy,
+        max_language_drop=config.evaluation.max_language_drop,
+        example_splits=config.evaluation.splits, component_id="evaluator")
+    steps = [resolver, evaluator]
+    # A backfill is evaluated and blessed against the model of its time, which may be older
+    # than the one in service: it never replaces what is served, so it has no Pusher.
+    if span is None:
+        steps.append(MBertPusher(
+            model=model, model_blessing=evaluator.outputs["blessing"],
+            serving_dir=paths.serving_dir, model_name=config.push.model_name,
+            models_config_base_path=paths.serving_base_path,
+        ).with_id("pusher"))
+    return steps, evaluator.outputs["blessing"]
+
+
 def _compression(config: PipelineConfig, paths: "PipelinePaths", labelled_examples, corpus_examples,
                  teacher, teacher_blessing, push: bool) -> list:
     """Distil + quantise the fine-tuned teacher, gate by language and latency, push on its own."""
@@ -168,6 +254,11 @@ def _compression(config: PipelineConfig, paths: "PipelinePaths", labelled_exampl
             models_config_base_path=paths.serving_base_path,
         ).with_id("compression_pusher"))
     return steps
+
+
+def _first_output(steps: list, key: str):
+    """The `key` output of the first step that has one (VocabularyGen or BaseModelImport)."""
+    return next(step.outputs[key] for step in steps if key in step.outputs)
 
 
 def _has_span(corpus: CorpusConfig) -> bool:
@@ -211,90 +302,8 @@ def create_pipeline(config: PipelineConfig, paths: PipelinePaths,
                                             span)
     components = list(corpus_stage)
     if config.stages == "all":
-        labelled_stage = _ingest_and_validate("labelled", config.labelled_data,
-                                              span)
-        corpus_examples = corpus_stage[0].outputs["examples"] if corpus_stage else None
-        extra_examples = None
-        if config.extra_pretraining_corpus is not None and config.pretrains():
-            extra_stage = _ingest_and_validate("extra_corpus", config.extra_pretraining_corpus,
-                                               span)
-            components += extra_stage
-            extra_examples = extra_stage[0].outputs["examples"]
-        if config.base_model is None:
-            pretraining_stage = _pretraining(config, paths, corpus_examples, extra_examples)
-        else:
-            pretraining_stage = _from_base_model(config, paths, corpus_examples, extra_examples,
-                                                 base_model_fingerprint)
-        # The last step of the stage holds the pretrained encoder: a Trainer's "model" output,
-        # or BaseModelImport's "encoder" when fine-tuning a base model directly.
-        encoder_source = pretraining_stage[-1]
-        pretrained_encoder = encoder_source.outputs.get("model", encoder_source.outputs.get("encoder"))
-        labelled_examples = labelled_stage[0].outputs["examples"]
-
-        ft = config.finetuning
-        finetuning_trainer = tfx.components.Trainer(
-            run_fn=FINETUNING_RUN_FN,
-            examples=labelled_examples,
-            base_model=pretrained_encoder,
-            train_args=tfx.proto.TrainArgs(splits=["train"]),
-            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-            custom_config={
-                "train_languages": ft.train_languages,
-                "max_seq_length": ft.max_seq_length,
-                "batch_size": ft.batch_size,
-                "learning_rate": ft.learning_rate,
-                "epochs": ft.epochs,
-                "train_steps": ft.train_steps,
-                "eval_every": ft.eval_every,
-                "dropout": ft.dropout,
-                "pooling": ft.pooling,
-                "freeze_embeddings": ft.freeze_embeddings,
-                "early_stopping_patience": ft.early_stopping_patience,
-                "early_stopping_metric": ft.early_stopping_metric,
-                "pretrained_preset_dir": ft.pretrained_preset_dir,
-                "random_init": ft.random_init,
-                "shuffle_labels": ft.shuffle_labels,
-                "seed": ft.seed,
-                "max_serving_batch": ft.max_serving_batch,
-            },
-        ).with_id("finetuning_trainer")
-        if trainer_resources is not None:
-            for step in pretraining_stage + [finetuning_trainer]:
-                if isinstance(step, tfx.components.Trainer):
-                    step.with_platform_config(trainer_resources)
-
-        # Locally the candidate is kept out of its own baseline (full caching on re-runs), and a
-        # backfill compares with the model blessed before its span; Vertex/Kubeflow compile
-        # TFX's stock latest-blessed-model strategy.
-        local = bool(paths.metadata_path)
-        resolver = latest_blessed_model_resolver(
-            candidate=finetuning_trainer.outputs["model"] if local else None,
-            before_span=span if local else None)
-        evaluator = create_evaluator(
-            examples=labelled_examples,
-            model=finetuning_trainer.outputs["model"],
-            baseline_model=resolver.outputs["model"],
-            min_accuracy=config.evaluation.min_accuracy,
-            max_language_drop=config.evaluation.max_language_drop,
-            example_splits=config.evaluation.splits,
-            component_id="evaluator",
-        )
-        components += labelled_stage + pretraining_stage + [finetuning_trainer, resolver, evaluator]
-        # A backfill is evaluated and blessed against the model of its time, which may be older
-        # than the one in service: it never replaces what is served, so it has no Pusher.
-        if span is None:
-            components.append(MBertPusher(
-                model=finetuning_trainer.outputs["model"],
-                model_blessing=evaluator.outputs["blessing"],
-                serving_dir=paths.serving_dir,
-                model_name=config.push.model_name,
-                models_config_base_path=paths.serving_base_path,
-            ).with_id("pusher"))
-        if config.compression is not None:
-            components += _compression(config, paths, labelled_examples, corpus_examples,
-                                       finetuning_trainer.outputs["model"],
-                                       evaluator.outputs["blessing"], push=span is None)
-
+        components += _model_stages(config, paths, corpus_stage, span, trainer_resources,
+                                    base_model_fingerprint)
     metadata = (tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path)
                 if paths.metadata_path else None)
     return tfx.dsl.Pipeline(

@@ -111,9 +111,9 @@ def _latest_state(db: str, component_id: str) -> str:
     return metadata.execution_states(db, PIPELINE, component_id)[-1]
 
 
-# One format end to end (each run is minutes); test_base_model.py proves the three formats
-# load to the same encoder, test_base_model_pipeline.py that each builds the same graph.
-@pytest.mark.parametrize("checkpoint_format", ["bert-tf1"])
+# Every format end to end, in one pipeline and ML Metadata store: the ingestion side comes from
+# cache after the first format, so each further format costs its import, training and push.
+@pytest.mark.parametrize("checkpoint_format", ["bert-tf1", "huggingface", "keras-hub"])
 def test_pipeline_from_a_base_model_in_both_modes(setup, checkpoint_format):
     out = setup["root"] / "out"
     result = run_pipeline(_write_config(setup, checkpoint_format, "finetune"), out)
@@ -133,6 +133,7 @@ def test_pipeline_from_a_base_model_in_both_modes(setup, checkpoint_format):
     assert json.loads((vocab_dir / "tokenizer.json").read_text())["lower_case"] is False
     encoder = metadata.latest_output(db, PIPELINE, "base_model", "encoder")
     assert _input_artifact_ids(db, "finetuning_trainer", "base_model") == {encoder.id}
+    assert _input_artifact_ids(db, "finetuning_trainer", "vocabulary") == {vocabulary.id}
     pushed = metadata.custom_properties(metadata.latest_output(db, PIPELINE, "pusher", "pushed_model"))
     assert pushed["pushed"] == 1
     served = pathlib.Path(pushed["pushed_destination"])
@@ -146,6 +147,7 @@ def test_pipeline_from_a_base_model_in_both_modes(setup, checkpoint_format):
         assert _latest_state(db, component_id) == "COMPLETE", component_id
     assert len(metadata.execution_states(db, PIPELINE, "pretraining_trainer")) == pretraining_runs + 1
     assert _input_artifact_ids(db, "pretraining_examples", "vocabulary") == {vocabulary.id}
+    assert _input_artifact_ids(db, "pretraining_trainer", "vocabulary") == {vocabulary.id}
     assert _input_artifact_ids(db, "pretraining_trainer", "base_model") == {encoder.id}
     pretrained = metadata.latest_output(db, PIPELINE, "pretraining_trainer", "model")
     assert _input_artifact_ids(db, "finetuning_trainer", "base_model") == {pretrained.id}

@@ -60,6 +60,7 @@ def test_finetune_mode_imports_instead_of_vocabulary_and_pretraining(tmp_path):
     assert not ids & {"vocabulary", "pretraining_examples", "pretraining_trainer", "corpus_ingestion"}
     components = {c.id: c for c in pipeline.components}
     assert _producer(components["finetuning_trainer"], "base_model") == "base_model"
+    assert _producer(components["finetuning_trainer"], "vocabulary") == "base_model"
     importer = components["base_model"].exec_properties
     assert importer["max_seq_length"] == 32 and importer["fingerprint"] == "f1"
     assert importer["max_seq_length_key"] == "finetuning.max_seq_length"
@@ -75,6 +76,8 @@ def test_continue_pretraining_mode_feeds_the_imported_vocabulary_and_encoder(tmp
     assert _producer(components["pretraining_examples"], "vocabulary") == "base_model"
     assert _producer(components["pretraining_trainer"], "base_model") == "base_model"
     assert _producer(components["finetuning_trainer"], "base_model") == "pretraining_trainer"
+    for trainer in ("pretraining_trainer", "finetuning_trainer"):
+        assert _producer(components[trainer], "vocabulary") == "base_model", trainer
     assert components["base_model"].exec_properties["lower_case"] == "true"
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from components.pretraining import hardware
 from components.pretraining.schedule import WarmupLinearDecay, make_optimizer
+from components.vocabulary import files
 from models.encoder import build_encoder, export_encoder, load_pretrained_encoder
 from models.encoder_config import EncoderConfig
 from models.masked_lm_head import TiedMaskedLMHead
@@ -101,10 +102,8 @@ def test_build_encoder_outputs():
 
 def _vocab_dir(tmp_path, size=VOCAB):
     vocab_dir = tmp_path / "vocab"
-    vocab_dir.mkdir()
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(size - 5)]
-    (vocab_dir / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    (vocab_dir / "tokenizer.json").write_text(json.dumps({"vocab_size": size}))
+    files.write_vocabulary(vocab_dir, tokens, files.tokenizer_settings(tokens, lower_case=False))
     return vocab_dir
 
 

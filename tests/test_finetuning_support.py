@@ -1,7 +1,7 @@
 """Stand-ins shared by the fine-tuning / evaluation / push tests (no test functions here).
 
-Builds, from SIB-200 rows: Examples TFRecords in the contract-1 layout, a small hand-rolled
-WordPiece vocabulary (contract 2 files) and a tiny pretrained-encoder folder (contract 3 layout),
+Builds, from SIB-200 rows: Examples TFRecords in the Examples layout (components/contracts.py), a small hand-rolled
+WordPiece vocabulary (components/vocabulary/files.py) and a tiny pretrained-encoder folder (models/encoder.py export_encoder),
 so these stages are tested without running ingestion, vocabulary or pretraining.
 """
 
@@ -13,7 +13,7 @@ import pathlib
 import re
 import unicodedata
 
-from components.pretraining_examples.vocab_io import write_vocabulary
+from components.vocabulary.files import tokenizer_settings, write_vocabulary
 
 SIB_LANGS = {"eng_Latn": "en", "deu_Latn": "de", "fra_Latn": "fr", "rus_Cyrl": "ru",
              "zho_Hans": "zh-Hans", "arb_Arab": "ar", "hin_Deva": "hi", "tha_Thai": "th"}
@@ -33,7 +33,7 @@ def read_sib200(sib200_dir: pathlib.Path, code: str, split: str, limit: int | No
 
 
 def write_examples(out_dir: pathlib.Path, splits: dict[str, list[tuple[str, str, str, str, str]]]):
-    """Writes {split: [(text, language, label, doc_id, source)]} as contract-1 GZIP TFRecords."""
+    """Writes {split: [(text, language, label, doc_id, source)]} as Examples GZIP TFRecords."""
     import tensorflow as tf
 
     def _bytes(value: str | bytes):
@@ -92,13 +92,13 @@ def build_vocab(texts, out_dir: pathlib.Path, max_words: int = 3000) -> pathlib.
         if word not in seen:
             vocab.append(word)
             seen.add(word)
-    write_vocabulary(out_dir, vocab, RESERVED)
+    write_vocabulary(out_dir, vocab, tokenizer_settings(vocab, lower_case=False, reserved=RESERVED))
     return out_dir
 
 
 def tiny_pretrained_dir(out_dir: pathlib.Path, texts, seq_len: int = 32, seed: int = 1,
                         **overrides) -> pathlib.Path:
-    """A contract-3 folder (models.encoder.export_encoder): a tiny random encoder + vocabulary
+    """An encoder export (models.encoder.export_encoder): a tiny random encoder + vocabulary
     (`overrides`: EncoderConfig fields, e.g. num_layers)."""
     import keras
 
@@ -114,7 +114,7 @@ def tiny_pretrained_dir(out_dir: pathlib.Path, texts, seq_len: int = 32, seed: i
 
 def export_tiny_model(root: pathlib.Path, labels, seq_len: int = 16, seed: int = 0,
                       vocab_texts=("The cat sat on the mat.", "東京 北京", "สวัสดี", "مرحبا")) -> pathlib.Path:
-    """Exports an untrained tiny classifier (contract 5 SavedModel) to root/model."""
+    """Exports an untrained tiny classifier (serving SavedModel) to root/model."""
     import keras
 
     from models.classifier import build_classifier

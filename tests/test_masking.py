@@ -1,16 +1,16 @@
-"""Dynamic masking (models/masking.py): which tokens, how many, what they become, and the dataset.
+"""Dynamic masking (components/pretraining/masking.py): which tokens, how many, what they become, and the dataset.
 
 Vocabulary of the hand-made batches: 0 [PAD], 1 [UNK], 2 [CLS], 3 [SEP], 4 [MASK], ids >= 5
 ordinary tokens; whole-word tests mark some ids as `##` continuation pieces.
 """
 
-import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import masking
+from components.pretraining import masking
+from components.vocabulary import files
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 SPECIAL = (PAD, CLS, SEP)
@@ -267,14 +267,11 @@ def test_dataset_errors_name_the_problem(tmp_path):
 
 def test_masking_kwargs_from_a_vocabulary_folder(tmp_path):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "ก", "##ข", "中", "é"]
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (tmp_path / "tokenizer.json").write_text(json.dumps({
-        "suffix_indicator": "##", "pad_token": "[PAD]", "cls_token": "[CLS]",
-        "sep_token": "[SEP]", "mask_token": "[MASK]"}), encoding="utf-8")
+    files.write_vocabulary(tmp_path, vocab, files.tokenizer_settings(vocab, lower_case=False))
     kwargs = masking.masking_kwargs_from_vocab(str(tmp_path), whole_word=True)
     assert kwargs["mask_token_id"] == 4 and kwargs["vocab_size"] == 10
     assert kwargs["special_ids"] == (0, 2, 3)
     assert kwargs["word_start_mask"].tolist() == [True] * 7 + [False] + [True] * 2
-    (tmp_path / "vocab.txt").write_text("[PAD]\n[CLS]\n[SEP]\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"vocab\.txt: mask_token '\[MASK\]' is not in"):
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vocab\.txt: special token '\[MASK\]' \(mask_token\) is not in"):
         masking.masking_kwargs_from_vocab(str(tmp_path))

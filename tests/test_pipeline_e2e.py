@@ -94,6 +94,10 @@ def test_whole_pipeline_then_cache_then_a_new_span(tmp_path, ntrex_dir, sib200_d
     assert "topics" in (out / "serving" / "models.config").read_text()
     labelled = metadata.latest_output(db, "e2e-full", "labelled_ingestion", "examples")
     assert labelled.properties["span"].int_value == 1
+    # ML Metadata records the vocabulary as an input of both Trainers (lineage vocabulary -> model).
+    vocabulary = metadata.latest_output(db, "e2e-full", "vocabulary", "vocabulary")
+    for trainer in ("pretraining_examples", "pretraining_trainer", "finetuning_trainer"):
+        assert metadata.inputs_by_run(db, "e2e-full", trainer, "vocabulary") == [[vocabulary.id]], trainer
 
     # Unchanged inputs: every component comes from cache (none re-executes), nothing new is pushed.
     run_pipeline(config_path, out)

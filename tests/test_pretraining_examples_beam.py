@@ -1,6 +1,6 @@
 """Pretraining instances through the Beam graph (DirectRunner, in memory) and the TFX component.
 
-Inputs are contract-1 Examples written here from a few real NTREX documents (or hand-made
+Inputs are ingested Examples written here from a few real NTREX documents (or hand-made
 ones), with a character-level WordPiece vocabulary (every character, and `##` + character) so
 that no token is unknown. The real-data test tokenizes with the shared
 `models.tokenizer.load_tokenizer`; the synthetic ones with a pure-Python character tokenizer
@@ -21,8 +21,8 @@ from components.pretraining_examples import beam_pipeline as graph
 from components.pretraining_examples import builder
 from components.pretraining_examples.component import (PretrainingExampleGen,
                                                        run_pretraining_example_gen)
-from components.pretraining_examples.vocab_io import (char_tokenizer_fn, load_tokenizer_fn,
-                                                     read_special_ids, write_char_vocabulary)
+from components.pretraining_examples.tokenizers import char_tokenizer_fn, load_tokenizer_fn
+from components.vocabulary.files import read_special_ids, write_char_vocabulary
 from components.vocabulary.artifact import Vocabulary
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -33,7 +33,7 @@ def write_vocab(vocab_dir: pathlib.Path, texts) -> None:
 
 
 def write_examples(examples_dir: pathlib.Path, rows_by_split: dict) -> None:
-    """Contract-1 Examples: rows (language, doc_id, sentence_index, text), shuffled on disk."""
+    """ingested Examples: rows (language, doc_id, sentence_index, text), shuffled on disk."""
     for split, rows in rows_by_split.items():
         folder = examples_dir / f"Split-{split}"
         folder.mkdir(parents=True, exist_ok=True)

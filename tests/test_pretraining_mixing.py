@@ -11,8 +11,9 @@ import tensorflow as tf
 from components.pretraining import data
 from components.pretraining_examples import layout
 from components.pretraining_examples.component import run_pretraining_example_gen
-from components.pretraining_examples.vocab_io import char_tokenizer_fn, write_char_vocabulary
-from models import masking
+from components.pretraining_examples.tokenizers import char_tokenizer_fn
+from components.vocabulary.files import write_char_vocabulary
+from components.pretraining import masking
 from test_pretraining_examples_beam import write_examples
 
 SAMPLE = pathlib.Path(__file__).parent / "data" / "ntrex"

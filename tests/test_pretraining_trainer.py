@@ -26,6 +26,7 @@ from components.pretraining import data, training
 from components.pretraining.hparams import PretrainingHParams
 from components.pretraining.training import STEP_LOG, NonFiniteLossError, train
 from components.pretraining_examples import builder
+from components.vocabulary import files
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -61,16 +62,14 @@ def _write_records(path: pathlib.Path, instances) -> None:
 
 @pytest.fixture(scope="module")
 def ntrex_instances(ntrex_dir, tmp_path_factory):
-    """Contract-4 records from real NTREX text + the character vocabulary they use."""
+    """pretraining-instance records from real NTREX text + the character vocabulary they use."""
     root = tmp_path_factory.mktemp("ntrex_instances")
     documents = {lang: _ntrex_documents(ntrex_dir, name) for lang, name in LANGUAGES.items()}
     characters = sorted({c for docs in documents.values() for d in docs for s in d.sentences for c in s if not c.isspace()})
     vocab = SPECIALS + characters
     ids = {token: i for i, token in enumerate(vocab)}
     vocab_dir = root / "vocab"
-    vocab_dir.mkdir()
-    (vocab_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (vocab_dir / "tokenizer.json").write_text(json.dumps({"vocab_size": len(vocab), "suffix_indicator": "##"}))
+    files.write_vocabulary(vocab_dir, vocab, files.tokenizer_settings(vocab, lower_case=False))
 
     def tokenize(sentences):
         return [[ids[c] for c in sentence if not c.isspace()] for sentence in sentences]
@@ -205,7 +204,7 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(ntrex_instances, tmp_path)
     seen = []
     for line in process.stderr:
         seen.append(line)
-        if "components.pretraining.training: checkpoint " in line:
+        if "components.pretraining.checkpoints: checkpoint " in line:
             break
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
@@ -237,7 +236,7 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(ntrex_instances, tmp_path)
 
 
 def _masking_kwargs(ntrex_instances) -> dict:
-    from models import masking
+    from components.pretraining import masking
 
     kwargs = masking.masking_kwargs_from_vocab(str(ntrex_instances["vocab_dir"]))
     kwargs.update(max_predictions=5)
@@ -405,8 +404,8 @@ def test_resuming_with_a_different_vocabulary_fails_and_keeps_checkpoint(ntrex_i
 def test_tokenizer_json_disagreeing_with_vocab_txt_is_named(ntrex_instances, tmp_path):
     vocab_dir = tmp_path / "vocab"
     vocab_dir.mkdir()
-    (vocab_dir / "vocab.txt").write_bytes((ntrex_instances["vocab_dir"] / "vocab.txt").read_bytes())
-    (vocab_dir / "tokenizer.json").write_text(json.dumps({"vocab_size": 7}))
+    vocab = files.read_vocab(ntrex_instances["vocab_dir"])
+    files.write_vocabulary(vocab_dir, vocab, {**files.tokenizer_settings(vocab, False), "vocab_size": 7})
     with pytest.raises(ValueError, match=r"tokenizer.json declares vocab_size 7"):
         train(_hparams(), ntrex_instances["train"], None, tmp_path / "m", vocab_dir=vocab_dir)
 

@@ -1,4 +1,4 @@
-"""The exported SavedModel (contract 5): signatures, assets, hostile input, a clean process."""
+"""The exported SavedModel (components/contracts.py): signatures, assets, hostile input, a clean process."""
 
 import json
 import os

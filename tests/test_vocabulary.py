@@ -1,4 +1,4 @@
-"""The vocabulary learner: its numpy core, the Beam pipeline on contract-1 Examples, bad input."""
+"""The vocabulary learner: its numpy core, the Beam pipeline on ingested Examples, bad input."""
 
 import collections
 import gzip
@@ -116,7 +116,7 @@ def test_no_piece_ends_in_a_thai_preposed_vowel():
 
 
 def _write_examples(root, split, rows):
-    """Contract-1 layout: <root>/Split-<split>/data_tfrecord-00000-of-00001.gz."""
+    """Examples layout (components/contracts.py): <root>/Split-<split>/data_tfrecord-00000-of-00001.gz."""
     folder = os.path.join(root, f"Split-{split}")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "data_tfrecord-00000-of-00001.gz")

@@ -2,6 +2,6 @@
 
 `checkpoint.inspect_checkpoint` / `checkpoint.load_checkpoint` read the three formats into one
 `BertBackbone` + pretraining heads + vocabulary; `outputs` writes them as the pipeline's
-Vocabulary artifact, a contract-3 encoder export or a keras-hub preset; `component.BaseModelImport`
+Vocabulary artifact, an encoder export or a keras-hub preset; `component.BaseModelImport`
 is the TFX face, `cli` the `mbert checkpoint` command.
 """

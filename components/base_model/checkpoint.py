@@ -126,15 +126,11 @@ def local_folder(checkpoint_format: str, path: str) -> Iterator[str]:
 
 def read_vocabulary(vocab_file: str) -> list[str]:
     """vocab.txt as a list (line number = id); an empty line is an error naming file and line."""
-    import tensorflow as tf
+    from components.vocabulary.files import read_vocab_file
 
-    from models.tokenizer import read_vocab_file
-
-    if not tf.io.gfile.exists(vocab_file):
-        raise CheckpointError(f"{vocab_file}: vocabulary file not found")
     try:
         return read_vocab_file(vocab_file)
-    except ValueError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise CheckpointError(str(e)) from None
 
 

@@ -3,7 +3,7 @@
 It stands where VocabularyGen and (in fine-tune-only mode) the pretraining Trainer stand: its
 `vocabulary` output is the same `mbert.Vocabulary` type (vocab.txt, tokenizer.json,
 vocab_stats.json) and its `encoder` output a standard `Model` with the pretraining Trainer's
-export layout under Format-Serving/ (contract 3, plus pretraining_heads.npz), so PretrainingExampleGen,
+export layout under Format-Serving/ (components/contracts.py, with pretraining_heads.npz), so PretrainingExampleGen,
 the Trainers, the Evaluator and ML Metadata lineage see what they would see after pretraining.
 """
 
@@ -48,7 +48,7 @@ def BaseModelImport(  # pylint: disable=invalid-name
     """Imports a BERT checkpoint as the pipeline's vocabulary and pretrained encoder.
 
     Args:
-      vocabulary: output; the checkpoint's vocabulary and casing (contract 2).
+      vocabulary: output; the checkpoint's vocabulary and casing (components/contracts.py).
       encoder: output; the encoder (+ pretraining heads) in the pretraining Trainer's layout.
       checkpoint_format: bert-tf1, huggingface or keras-hub.
       path: the checkpoint folder, local or gs://.

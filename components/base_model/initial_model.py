@@ -1,7 +1,7 @@
 """Start the pretraining Trainer from an imported encoder (+ heads): continued pretraining.
 
 The pretraining Trainer calls these two functions when `initial_model_dir` is set (the base
-model's contract-3 export, see outputs.write_encoder): the encoder's shape comes from its
+model's encoder export, see outputs.write_encoder): the encoder's shape comes from its
 `encoder_config.json` instead of a preset, and the freshly built `PretrainingModel` takes its
 encoder weights and, when `pretraining_heads.npz` is there, its masked-LM / next-sentence heads.
 A checkpoint restored afterwards (a resumed run) overrides both, as it should.

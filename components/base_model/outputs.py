@@ -1,9 +1,9 @@
 """Write an imported checkpoint as the pipeline's artifacts or as a keras-hub preset.
 
-- `write_vocabulary`: the Vocabulary artifact's files (contract 2: vocab.txt, tokenizer.json,
-  vocab_stats.json), so PretrainingExampleGen, fine-tuning and serving tokenise as the checkpoint
+- `write_vocabulary`: the Vocabulary artifact's files (vocab.txt, tokenizer.json, vocab_stats.json,
+  written by components/vocabulary/files.py), so PretrainingExampleGen, fine-tuning and serving tokenise as the checkpoint
   was trained (its vocabulary, its casing).
-- `write_encoder`: the pretraining Trainer's export layout (contract 3, models/encoder.py
+- `write_encoder`: the pretraining Trainer's export layout (components/contracts.py, models/encoder.py
   `export_encoder`) plus `pretraining_heads.npz`: what fine-tuning and continued pretraining read.
 - `write_keras_hub_preset`: `BertBackbone.save_to_preset` + `BertTokenizer.save_to_preset` (+ the
   heads file), loadable with `keras_hub.models.BertBackbone.from_preset(dir)`.
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import shutil
@@ -20,60 +19,30 @@ import tempfile
 from components.base_model import formats
 from components.base_model.checkpoint import CheckpointInfo, ImportedCheckpoint
 from components.base_model.heads import save_heads
+from components.vocabulary import files
 
 # Words up to this many characters are tokenised (Hugging Face BertTokenizer's limit).
 MAX_CHARS_PER_WORD = 100
 
 
-def leading_reserved(vocabulary: list[str]) -> list[str]:
-    """BERT's reserved block: the leading run of bracketed tokens ([PAD], [unusedN], [UNK], ...)."""
-    reserved = []
-    for token in vocabulary:
-        if not (token.startswith("[") and token.endswith("]")):
-            break
-        reserved.append(token)
-    return reserved
-
-
-def tokenizer_settings(info: CheckpointInfo) -> dict:
-    """tokenizer.json (contract 2) for the checkpoint: uncased = lower case + strip accents, as BERT."""
-    return {
-        "lower_case": bool(info.lower_case), "strip_accents": bool(info.lower_case),
-        "split_cjk": True, "suffix_indicator": "##", "max_chars_per_word": MAX_CHARS_PER_WORD,
-        "unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-        "mask_token": "[MASK]", "reserved_tokens": leading_reserved(info.vocabulary),
-        "vocab_size": len(info.vocabulary),
-    }
-
-
-def _write_text(path: str, text: str) -> None:
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write(text)
-
-
 def write_vocabulary(info: CheckpointInfo, out_dir: str) -> dict:
-    """Writes vocab.txt, tokenizer.json, vocab_stats.json under out_dir (any tf.io.gfile path).
+    """The Vocabulary artifact's files for the checkpoint (any tf.io.gfile path): its tokens, and
+    its casing (uncased = lower case + strip accents, as BERT).
 
     Returns:
         The vocab_stats.json contents (vocab size and where the vocabulary came from).
     """
-    import tensorflow as tf
-
-    tf.io.gfile.makedirs(out_dir)
-    _write_text(posixpath.join(out_dir, "vocab.txt"), "".join(f"{t}\n" for t in info.vocabulary))
-    _write_text(posixpath.join(out_dir, "tokenizer.json"),
-                json.dumps(tokenizer_settings(info), indent=2, ensure_ascii=False) + "\n")
+    settings = files.tokenizer_settings(info.vocabulary, lower_case=bool(info.lower_case),
+                                        max_chars_per_word=MAX_CHARS_PER_WORD)
     stats = {"vocab_size": len(info.vocabulary), "languages": {},
              "source": {"format": info.format, "path": info.path, "vocab_file": info.vocab_file,
                         "lower_case": info.lower_case, "casing_from": info.casing_from}}
-    _write_text(posixpath.join(out_dir, "vocab_stats.json"), json.dumps(stats, indent=2) + "\n")
+    files.write_vocabulary(out_dir, info.vocabulary, settings, stats)
     return stats
 
 
 def write_encoder(imported: ImportedCheckpoint, export_dir: str, vocab_dir: str) -> str:
-    """The contract-3 folder (encoder.keras, encoder_config.json, vocab files) + the heads file."""
+    """The encoder export (encoder.keras, encoder_config.json, vocab files) + the heads file."""
     from models.encoder import export_encoder
 
     export_encoder(imported.encoder, export_dir, vocab_dir)

@@ -47,7 +47,7 @@ def create_evaluator(examples, model, baseline_model=None, *, min_accuracy: floa
     """The TFX Evaluator gating the push by language (see eval_config.build_eval_config).
 
     Args:
-      examples: Examples channel with the labelled eval data (contract 1).
+      examples: Examples channel with the labelled eval data (components/contracts.py).
       model: the fine-tuning Trainer's `model` channel.
       baseline_model: the resolver's `model` channel (latest blessed), or None.
       example_splits: which splits to evaluate ("eval" by default; ["test"] for SIB-200 test).

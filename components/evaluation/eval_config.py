@@ -53,7 +53,7 @@ def build_eval_config(label_key: str = "label", min_accuracy: float = 0.0,
         (`class_recall`, sub-key classId:<i>) is computed; without it, macro-F1 averages over
         the class ids seen. Per-class recall is also the accuracy of each `label:<name>` slice,
         which needs no class count.
-      language_key: the language feature (contract 1: `language`).
+      language_key: the language feature (components/contracts.py `LANGUAGE`).
       prediction_key: the probabilities output of the serving signature.
 
     Returns:

@@ -1,4 +1,4 @@
-"""Reading labelled Examples (contract 1) for fine-tuning: language filter, label vocabulary.
+"""Reading labelled Examples (components/contracts.py) for fine-tuning: language filter, label vocabulary.
 
 Fine-tuning sets are small next to pretraining corpora (SIB-200: 701 rows per language; GLUE-size
 tasks: a few hundred thousand), so a split is read into memory once; that makes an exact label

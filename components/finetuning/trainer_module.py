@@ -34,7 +34,7 @@ Parameters come from `fn_args.custom_config` (all optional):
 
 `fn_args.train_steps` (TrainArgs.num_steps), when set, caps the total number of training steps.
 Early stopping watches the eval split restricted to `train_languages`, so a zero-shot run never
-looks at the target languages. The exported model is `models.serving` (contract 5);
+looks at the target languages. The exported model is `models.serving` (components/contracts.py);
 `<model_run_dir>/finetuning_summary.json` records labels, counts and the training history.
 """
 
@@ -50,11 +50,13 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from components import progress
+from components import contracts, progress
 from components.finetuning import data
+from components.pretraining.schedule import WarmupLinearDecay
 from models.classifier import build_classifier
-from models.encoder import (build_encoder, check_vocab_matches, config_from_backbone,
-                            freeze_embeddings, load_pretrained_encoder)
+from components.vocabulary import files
+from components.vocabulary.files import check_vocab_matches
+from models.encoder import build_encoder, config_from_backbone, freeze_embeddings, load_pretrained_encoder
 from models.serving import DEFAULT_MAX_BATCH, LABELS_FILE, ServingModule, write_labels
 
 _DEFAULTS: dict[str, Any] = {
@@ -73,6 +75,8 @@ _DEFAULTS: dict[str, Any] = {
     "early_stopping_patience": 2,
     "early_stopping_metric": "loss",
     "pretrained_preset_dir": None,
+    # The Vocabulary artifact (components/trainer.py sets it from the Trainer's input).
+    "vocab_dir": None,
     "random_init": False,
     "shuffle_labels": False,
     "seed": 0,
@@ -102,17 +106,8 @@ def finetuning_params(custom_config: dict[str, Any] | None) -> dict[str, Any]:
     return params
 
 
-def _leading_reserved(vocab: list[str]) -> list[str]:
-    reserved = []
-    for token in vocab:
-        if not (token.startswith("[") and token.endswith("]")):
-            break
-        reserved.append(token)
-    return reserved
-
-
 def _write_preset_vocab(preset_dir: pathlib.Path, out_dir: pathlib.Path) -> pathlib.Path:
-    """Writes contract-2 `vocab.txt` + `tokenizer.json` for a keras-nlp BERT preset folder."""
+    """Writes the Vocabulary files (`vocab.txt` + `tokenizer.json`) of a keras-nlp BERT preset folder."""
     vocab_path = preset_dir / "assets" / "tokenizer" / "vocabulary.txt"
     if not vocab_path.exists():
         raise FileNotFoundError(f"{vocab_path}: not found; is {preset_dir} a keras-nlp BERT preset?")
@@ -122,18 +117,18 @@ def _write_preset_vocab(preset_dir: pathlib.Path, out_dir: pathlib.Path) -> path
     if config_path.exists():
         lower_case = bool(json.loads(config_path.read_text("utf-8"))
                           .get("config", {}).get("lowercase", False))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    settings = {
-        "lower_case": lower_case, "strip_accents": lower_case, "split_cjk": True,
-        "suffix_indicator": "##", "max_chars_per_word": 100, "unk_token": "[UNK]",
-        "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
-        # The leading run of bracketed tokens ([PAD], [unused..], [UNK], [CLS], [SEP], [MASK]).
-        "reserved_tokens": _leading_reserved(vocab),
-        "vocab_size": len(vocab),
-    }
-    (out_dir / "tokenizer.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    files.write_vocabulary(str(out_dir), vocab, files.tokenizer_settings(
+        vocab, lower_case=lower_case, max_chars_per_word=100))
     return out_dir
+
+
+def _check_same_vocabulary(vocab_dir: pathlib.Path, encoder_dir: pathlib.Path) -> None:
+    """The encoder export carries the vocabulary it was trained with: it must be the Trainer's."""
+    if vocab_dir == encoder_dir or not (encoder_dir / contracts.VOCAB_FILE).is_file():
+        return
+    if files.read_vocab(str(vocab_dir)) != files.read_vocab(str(encoder_dir)):
+        raise ValueError(f"{encoder_dir / contracts.VOCAB_FILE}: the encoder was trained with another "
+                         f"vocabulary than the Trainer's ({vocab_dir / contracts.VOCAB_FILE})")
 
 
 def resolve_encoder(params: dict[str, Any], base_model: str | None,
@@ -147,7 +142,8 @@ def resolve_encoder(params: dict[str, Any], base_model: str | None,
         vocab_dir = _write_preset_vocab(preset_dir, work_dir / "preset_vocab")
     elif base_model:
         encoder = load_pretrained_encoder(base_model)
-        vocab_dir = pathlib.Path(base_model)
+        vocab_dir = pathlib.Path(params["vocab_dir"] or base_model)
+        _check_same_vocabulary(vocab_dir, pathlib.Path(base_model))
     else:
         raise ValueError("no encoder: give the Trainer a base_model (the pretraining Model "
                          "artifact) or custom_config pretrained_preset_dir")
@@ -161,6 +157,36 @@ def resolve_encoder(params: dict[str, Any], base_model: str | None,
         raise ValueError(f"fine-tuning custom_config: max_seq_length {params['max_seq_length']} "
                          f"exceeds the encoder's max_sequence_length {encoder_len}")
     return encoder, vocab_dir
+
+
+def _compile(model: keras.Model, params: dict[str, Any], total_steps: int) -> None:
+    """AdamW on BERT's fine-tuning schedule: linear warm-up over the first 10% of steps, then
+    linear decay to zero; cross-entropy on logits."""
+    schedule = WarmupLinearDecay(params["learning_rate"], max(1, total_steps // 10), max(1, total_steps))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=schedule, weight_decay=params["weight_decay"], clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def _fit(model: keras.Model, train_ds, eval_ds, params: dict[str, Any], steps_per_epoch: int,
+         epochs: int, run_dir: pathlib.Path):
+    """model.fit with early stopping on the eval split (best weights kept), TensorBoard, progress."""
+    return model.fit(
+        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor=f"val_{params['early_stopping_metric']}",
+                mode="min" if params["early_stopping_metric"] == "loss" else "max",
+                patience=params["early_stopping_patience"], restore_best_weights=True),
+            keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
+            _ProgressCallback(steps_per_epoch, steps_per_epoch * epochs),
+        ],
+        # Per-batch bars only on a terminal that asked for them; one progress line otherwise.
+        verbose=1 if progress.per_batch_bars() else 0,
+    )
 
 
 def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: str,
@@ -190,33 +216,11 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
 
     batch_size = params["batch_size"]
     steps_per_epoch, epochs = _schedule_length(len(train), batch_size, params, train_steps)
-    total_steps = steps_per_epoch * epochs
-    # BERT fine-tuning: linear warm-up over the first 10% of steps, then decay to zero.
-    schedule = keras.optimizers.schedules.PolynomialDecay(
-        params["learning_rate"], decay_steps=max(1, total_steps - total_steps // 10), end_learning_rate=0.0)
-    schedule = _WarmUp(params["learning_rate"], max(1, total_steps // 10), schedule)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=schedule, weight_decay=params["weight_decay"], clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    _compile(model, params, steps_per_epoch * epochs)
     train_ds = data.text_dataset(module.featurize, train.text, train_ids, batch_size,
                                  params["seed"]).repeat()
     eval_ds = data.text_dataset(module.featurize, evaluation.text, eval_ids, batch_size, None)
-    history = model.fit(
-        train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor=f"val_{params['early_stopping_metric']}",
-                mode="min" if params["early_stopping_metric"] == "loss" else "max",
-                patience=params["early_stopping_patience"], restore_best_weights=True),
-            keras.callbacks.TensorBoard(log_dir=str(run_dir_path / "logs")),
-            _ProgressCallback(steps_per_epoch, total_steps),
-        ],
-        # Per-batch bars only on a terminal that asked for them; one progress line otherwise.
-        verbose=1 if progress.per_batch_bars() else 0,
-    )
+    history = _fit(model, train_ds, eval_ds, params, steps_per_epoch, epochs, run_dir_path)
     # A fresh functional model on the same layers: the SavedModel then holds the weights and
     # not the optimizer's slots (which would double or triple its size).
     serving_model = keras.Model(model.inputs, model.outputs, name="mbert_classifier_serving")
@@ -274,23 +278,6 @@ class _ProgressCallback(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         self._reporter.update(self._epoch * self._steps_per_epoch + batch + 1,
                               None if loss is None else float(loss))
-
-
-class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak` over `warmup_steps`, then `after(step - warmup_steps)`."""
-
-    def __init__(self, peak: float, warmup_steps: int, after):
-        self.peak, self.warmup_steps, self.after = peak, warmup_steps, after
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * (step + 1.0) / float(self.warmup_steps)
-        return keras.ops.where(step < self.warmup_steps, warm,
-                               self.after(step - self.warmup_steps))
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
-                "after": keras.optimizers.schedules.serialize(self.after)}
 
 
 # TFX Trainer calls this.

@@ -26,6 +26,8 @@ import tensorflow as tf
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from components import contracts
+from components.contracts import split_dir
 from components.ingestion import readers, summary as summary_lib
 from components.ingestion.records import (ALL_SPLITS, ALWAYS_SPLITS, DEFAULT_MAX_CHARS, AcceptedRecord,
                                           Rejected, validate_record)
@@ -33,13 +35,7 @@ from components.ingestion.records import (ALL_SPLITS, ALWAYS_SPLITS, DEFAULT_MAX
 DEFAULT_MAX_REJECT_RATIO = 0.05
 SUMMARY_FILE = "summary.json"
 REJECTS_FILE = "rejects.jsonl"
-DATA_PREFIX = "data_tfrecord"
 _OUR_FILES = (SUMMARY_FILE, REJECTS_FILE)
-
-
-def split_dir(output_dir: str, split: str) -> str:
-    """`<output_dir>/Split-<split>`, the TFX Examples layout."""
-    return os.path.join(output_dir, f"Split-{split}")
 
 
 def to_tf_example(record: AcceptedRecord) -> bytes:
@@ -49,14 +45,15 @@ def to_tf_example(record: AcceptedRecord) -> bytes:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
 
     features = {
-        "text": bytes_feature(record.text),
-        "language": bytes_feature(record.language),
-        "doc_id": bytes_feature(record.doc_id),
-        "sentence_index": tf.train.Feature(int64_list=tf.train.Int64List(value=[record.sentence_index])),
-        "source": bytes_feature(record.source),
+        contracts.TEXT: bytes_feature(record.text),
+        contracts.LANGUAGE: bytes_feature(record.language),
+        contracts.DOC_ID: bytes_feature(record.doc_id),
+        contracts.SENTENCE_INDEX: tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[record.sentence_index])),
+        contracts.SOURCE: bytes_feature(record.source),
     }
     if record.label is not None:
-        features["label"] = bytes_feature(record.label)
+        features[contracts.LABEL] = bytes_feature(record.label)
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
@@ -98,7 +95,7 @@ def build_ingestion(pipeline: beam.Pipeline, tasks: Sequence[readers.FileTask], 
             by_split[index]
             | f"Drop{split}Key" >> beam.Map(lambda keyed: keyed[1])
             | f"Write{split}" >> beam.io.WriteToTFRecord(
-                os.path.join(split_dir(output_dir, split), DATA_PREFIX),
+                os.path.join(split_dir(output_dir, split), contracts.RECORD_FILE_PREFIX),
                 file_name_suffix=".gz", compression_type=CompressionTypes.GZIP))
 
     _ = (
@@ -132,7 +129,7 @@ def clear_outputs(output_dir: str) -> None:
     for name in tf.io.gfile.listdir(output_dir):
         name = name.rstrip("/")
         path = os.path.join(output_dir, name)
-        if name.startswith("Split-") or name in _OUR_FILES:
+        if name.startswith(contracts.SPLIT_DIR_PREFIX) or name in _OUR_FILES:
             if tf.io.gfile.isdir(path):
                 tf.io.gfile.rmtree(path)
             else:
@@ -181,8 +178,8 @@ def finalize_outputs(output_dir: str, span: int = 0, version: int | None = None)
                 tf.io.gfile.rmtree(folder)
             continue
         tf.io.gfile.makedirs(folder)
-        if not tf.io.gfile.glob(os.path.join(folder, f"{DATA_PREFIX}-*.gz")):
-            with tf.io.TFRecordWriter(os.path.join(folder, f"{DATA_PREFIX}-00000-of-00001.gz"),
+        if not tf.io.gfile.glob(os.path.join(folder, f"{contracts.RECORD_FILE_PREFIX}-*.gz")):
+            with tf.io.TFRecordWriter(os.path.join(folder, f"{contracts.RECORD_FILE_PREFIX}-00000-of-00001.gz"),
                                       options="GZIP"):
                 pass
     content["split_names"] = present

@@ -6,10 +6,12 @@ import os
 
 import tensorflow as tf
 
+from components.contracts import SPLIT_DIR_PREFIX, split_dir
+
 
 def _split_names(examples_dir: str) -> list[str]:
-    return sorted(name.rstrip("/")[len("Split-"):] for name in tf.io.gfile.listdir(examples_dir)
-                  if name.startswith("Split-"))
+    return sorted(name.rstrip("/")[len(SPLIT_DIR_PREFIX):] for name in tf.io.gfile.listdir(examples_dir)
+                  if name.startswith(SPLIT_DIR_PREFIX))
 
 
 def _decode(feature: tf.train.Feature):
@@ -38,7 +40,7 @@ def read_examples(examples_dir: str, split: str | None = None) -> list[dict]:
     splits = [split] if split is not None else _split_names(examples_dir)
     rows = []
     for name in splits:
-        folder = os.path.join(examples_dir, f"Split-{name}")
+        folder = split_dir(examples_dir, name)
         if not tf.io.gfile.isdir(folder):
             raise FileNotFoundError(f"{folder}: no such split folder (splits: {_split_names(examples_dir)})")
         files = sorted(tf.io.gfile.glob(os.path.join(folder, "*.gz")))

@@ -445,34 +445,40 @@ def read_chatterbot_file(task: FileTask) -> Iterator[RawRecord]:
         return
     read = set()
     for index, conversation in enumerate(conversations.value):
-        doc_id = f"{task.doc_prefix}#{index}"
-        line = conversation.start_mark.line + 1
-        if id(conversation) in read:
-            # A YAML alias (*name) of an earlier conversation: a few bytes could repeat a long
-            # conversation millions of times, so it costs one reject, not its utterances. The
-            # composed node only knows the line of the anchored original.
-            yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
-                            excerpt=f"conversation {index + 1} is a YAML alias of the one at line {line}")
-            continue
-        read.add(id(conversation))
-        if not isinstance(conversation, yaml.SequenceNode) or not all(
-                isinstance(utterance, yaml.ScalarNode) for utterance in conversation.value):
-            yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
-                            excerpt=f"conversation is not a list of utterances: {decoded[line - 1].strip()}")
-            continue
-        for position, utterance in enumerate(conversation.value):
-            first_line = utterance.start_mark.line + 1
-            last_line = max(first_line, utterance.end_mark.line + (1 if utterance.end_mark.column else 0))
-            fields = dict(language=task.language, doc_id=doc_id, sentence_index=position, label=label)
-            bad = [number for number in range(first_line, last_line + 1) if number in bad_lines]
-            value = "" if utterance.tag == "tag:yaml.org,2002:null" else utterance.value
-            if bad:
-                yield _line_error(task, bad[0], *bad_lines[bad[0]], **fields)
-            elif label is None:
-                yield RawRecord(source=task.path, line=first_line, text=value, error="missing_label",
-                                excerpt=f"no 'categories' in file: {value}", **fields)
-            else:
-                yield RawRecord(source=task.path, line=first_line, text=value, **fields)
+        yield from _conversation_records(task, index, conversation, label, read, decoded, bad_lines)
+
+
+def _conversation_records(task: FileTask, index: int, conversation, label, read: set,
+                          decoded: list, bad_lines: dict) -> Iterator[RawRecord]:
+    """The utterances of one chatterbot conversation (a document), or one reject for it."""
+    doc_id = f"{task.doc_prefix}#{index}"
+    line = conversation.start_mark.line + 1
+    if id(conversation) in read:
+        # A YAML alias (*name) of an earlier conversation: a few bytes could repeat a long
+        # conversation millions of times, so it costs one reject, not its utterances. The
+        # composed node only knows the line of the anchored original.
+        yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
+                        excerpt=f"conversation {index + 1} is a YAML alias of the one at line {line}")
+        return
+    read.add(id(conversation))
+    if not isinstance(conversation, yaml.SequenceNode) or not all(
+            isinstance(utterance, yaml.ScalarNode) for utterance in conversation.value):
+        yield RawRecord(source=task.path, line=line, error="malformed_row", language=task.language,
+                        excerpt=f"conversation is not a list of utterances: {decoded[line - 1].strip()}")
+        return
+    for position, utterance in enumerate(conversation.value):
+        first_line = utterance.start_mark.line + 1
+        last_line = max(first_line, utterance.end_mark.line + (1 if utterance.end_mark.column else 0))
+        fields = dict(language=task.language, doc_id=doc_id, sentence_index=position, label=label)
+        bad = [number for number in range(first_line, last_line + 1) if number in bad_lines]
+        value = "" if utterance.tag == "tag:yaml.org,2002:null" else utterance.value
+        if bad:
+            yield _line_error(task, bad[0], *bad_lines[bad[0]], **fields)
+        elif label is None:
+            yield RawRecord(source=task.path, line=first_line, text=value, error="missing_label",
+                            excerpt=f"no 'categories' in file: {value}", **fields)
+        else:
+            yield RawRecord(source=task.path, line=first_line, text=value, **fields)
 
 
 _READERS = {

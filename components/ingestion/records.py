@@ -32,18 +32,19 @@ Reject reasons (first match wins, in this order):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 
+from components import contracts
 from components.ingestion.languages import normalize_language
+from components.sampling import stable_bucket
 
 EXCERPT_CHARS = 80
 DEFAULT_MAX_CHARS = 20_000
 
 # Splits every output has (ingested Examples always carry train and eval; test only when the
 # source has one).
-ALWAYS_SPLITS = ("train", "eval")
-ALL_SPLITS = ("train", "eval", "test")
+ALWAYS_SPLITS = (contracts.TRAIN_SPLIT, contracts.EVAL_SPLIT)
+ALL_SPLITS = (contracts.TRAIN_SPLIT, contracts.EVAL_SPLIT, contracts.TEST_SPLIT)
 _SPLIT_ALIASES = {
     "train": "train", "training": "train",
     "eval": "eval", "dev": "eval", "validation": "eval", "valid": "eval", "val": "eval",
@@ -141,8 +142,7 @@ def split_for_doc(doc_id: str) -> str:
     The hash is MD5 of the UTF-8 doc id (Python's hash() is salted per process, so it would
     send one document to different splits in different Beam workers).
     """
-    digest = hashlib.md5(doc_id.encode("utf-8")).digest()
-    return "eval" if int.from_bytes(digest[:8], "big") % 10 == 0 else "train"
+    return contracts.EVAL_SPLIT if stable_bucket(doc_id, 10) == 0 else contracts.TRAIN_SPLIT
 
 
 def canonical_split(split: str | None) -> str | None:

@@ -14,11 +14,11 @@ import click
 
 
 @click.command("pretrain")
-@click.option("--train-files", required=True, multiple=True, help="Glob(s) of contract-4 TFRecords.")
+@click.option("--train-files", required=True, multiple=True, help="Glob(s) of pretraining-instance TFRecords.")
 @click.option("--eval-files", multiple=True, help="Glob(s) for evaluation (none: skip).")
 @click.option("--model-dir", required=True, type=click.Path(), help="Checkpoints, logs, step log.")
 @click.option("--vocab-dir", required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--export-dir", type=click.Path(), default=None, help="Export the encoder here (contract 3).")
+@click.option("--export-dir", type=click.Path(), default=None, help="Export the encoder here (components/contracts.py).")
 @click.option("--hparams", "hparams_json", default="{}", help="PretrainingHParams as a JSON object.")
 @click.option("--result", "result_path", type=click.Path(), default=None, help="Also write the result JSON here.")
 def pretrain(train_files, eval_files, model_dir, vocab_dir, export_dir, hparams_json, result_path):

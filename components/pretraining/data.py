@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.pretraining_examples import layout
-from models import masking
+from components.pretraining import masking
 
 
 class BadInputError(ValueError):
@@ -37,7 +37,7 @@ def check_record_files(files: Sequence[str], what: str, seq_len: int) -> None:
     """Fails fast on corrupt or empty input, naming the file.
 
     Reads the first record of every file (cheap: one GZIP block each): a file that is not GZIP
-    TFRecords, or whose first record is not a contract-4 example of length `seq_len`, is named.
+    TFRecords, or whose first record is not a pretraining-instance example of length `seq_len`, is named.
     Empty files are fine (Beam writes empty shards) unless every file is empty.
 
     Raises:
@@ -173,7 +173,7 @@ def make_dataset(
     keep_language: bool = False,
     skip_batches: int = 0,
 ) -> tf.data.Dataset:
-    """Masked, flat batches (models/masking.py) for one input pipeline.
+    """Masked, flat batches (components/pretraining/masking.py) for one input pipeline.
 
     Args:
         files: TFRecord files (already checked).

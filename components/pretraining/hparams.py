@@ -18,7 +18,7 @@ class PretrainingHParams:
             vocabulary; giving a different one is an error).
         train_steps: Optimiser steps in total (training stops exactly there, resumed or not).
         batch_size: Global batch size (split evenly across replicas).
-        seq_len: Length of the pretraining instances (contract 4 `max_seq_length`).
+        seq_len: Length of the pretraining instances (`max_seq_length` of PretrainingExampleGen).
         max_predictions: Masked positions per sequence (P).
         mask_rate: Share of tokens to predict.
         whole_word: Whole-word masking.
@@ -40,10 +40,10 @@ class PretrainingHParams:
         seed: Seed of initialisation, shuffling and masking; a resumed run continues its data
             stream (None: nondeterministic data, a resumed run draws new batches).
         shuffle_buffer: Records in the shuffle buffer.
-        vocab_dir: Vocabulary folder (contract 2); run_fn fills it from the Vocabulary artifact.
+        vocab_dir: Vocabulary folder; MBertTrainer fills it from its vocabulary input.
         checkpoint_dir: Where checkpoints live; default `<model_dir>/checkpoints`. Point it at a
             stable path so a retried Trainer resumes.
-        initial_model_dir: An encoder export (contract 3, e.g. an imported base model) to start
+        initial_model_dir: An encoder export (components/contracts.py; e.g. an imported base model) to start
             from: its encoder_config.json replaces the preset, its weights (and
             pretraining_heads.npz, when present) the random initialisation. run_fn fills it from
             the Trainer's base_model.

@@ -38,7 +38,7 @@ def make_train_step(
 ) -> Callable[[dict], dict]:
     """Returns `step(batch) -> dict of float32 scalars` running one optimiser step.
 
-    The batch is a masked batch (see models/masking.py) or, under a distribution strategy, the
+    The batch is a masked batch (see components/pretraining/masking.py) or, under a distribution strategy, the
     per-replica value produced by `strategy.experimental_distribute_dataset`. Losses in the
     result are means over replicas; `mlm_correct`, `mlm_count`, `nsp_correct`, `nsp_count`,
     `examples` are sums over the global batch. Without `next_sentence_prediction` the loss is

@@ -1,9 +1,9 @@
 """TFX Trainer module file for pretraining: `run_fn` reads `fn_args` and calls `training.train`.
 
-Pass it as `Trainer(module_file=...)` or `run_fn="components.pretraining.trainer_module.run_fn"`,
-with `custom_config` holding `PretrainingHParams` keys and the Examples artifact of contract 4
-as `examples`. The vocabulary is `custom_config["vocab_dir"]` or, by default, the `vocabulary/`
-folder that PretrainingExampleGen writes beside the instances it tokenised.
+The pipeline runs it in `MBertTrainer(run_fn="components.pretraining.trainer_module.run_fn")`
+(components/trainer.py) with `custom_config` holding `PretrainingHParams` keys, the pretraining
+instances as `examples` and the Vocabulary artifact they were cut with as `vocabulary` (which
+arrives as `custom_config["vocab_dir"]`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def hparams_from_fn_args(fn_args) -> PretrainingHParams:
 
 # TFX Trainer calls this.
 def run_fn(fn_args) -> TrainResult:
-    """Pretrains the encoder and exports it to `fn_args.serving_model_dir` (contract 3).
+    """Pretrains the encoder and exports it to `fn_args.serving_model_dir` (components/contracts.py).
 
     With a `base_model` (an imported encoder), training starts from it (continued pretraining).
     Checkpoints go under `custom_config["checkpoint_dir"]` when set (a stable root: a retried
@@ -44,7 +44,8 @@ def run_fn(fn_args) -> TrainResult:
         # Continued pretraining: the Trainer's base_model is the encoder to start from.
         hparams = dataclasses.replace(hparams, initial_model_dir=fn_args.base_model)
     if hparams.vocab_dir is None:
-        hparams = dataclasses.replace(hparams, vocab_dir=vocabulary_beside(fn_args.train_files))
+        raise ValueError("Trainer custom_config: no vocab_dir (components/trainer.py MBertTrainer "
+                         "sets it from its vocabulary input)")
     if hparams.checkpoint_dir is not None:
         hparams = dataclasses.replace(
             hparams, checkpoint_dir=run_checkpoint_dir(hparams, fn_args.train_files))
@@ -58,12 +59,6 @@ def run_fn(fn_args) -> TrainResult:
     )
     _LOG.info("pretraining finished: %s", result)
     return result
-
-
-def vocabulary_beside(train_files: list[str]) -> str:
-    """`<examples uri>/vocabulary` from the Trainer's `<examples uri>/Split-train/*` patterns."""
-    split_dir = os.path.dirname(train_files[0].rstrip("/"))
-    return os.path.join(os.path.dirname(split_dir), "vocabulary")
 
 
 def run_checkpoint_dir(hparams: PretrainingHParams, train_files: list[str]) -> str:

@@ -1,1 +1,1 @@
-"""Pretraining instances for masked LM + next-sentence prediction (contract 4), built with Beam."""
+"""Pretraining instances for masked LM + next-sentence prediction (components/contracts.py), built with Beam."""

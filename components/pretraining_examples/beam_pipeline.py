@@ -2,7 +2,7 @@
 
 Per split (train, eval), independently:
 
-1. read `<examples>/Split-<split>/data_tfrecord-*.gz` (contract 1) and group the sentences of
+1. read `<examples>/Split-<split>/data_tfrecord-*.gz` (ingested Examples) and group the sentences of
    each (language, doc_id) document, sorted by `sentence_index` (Beam keeps no order);
 2. tokenize documents in batches with the shared tokenizer (`models.tokenizer`);
 3. count documents and instances of one pass per language (each document cut once with its
@@ -19,7 +19,7 @@ Per split (train, eval), independently:
    (doc_id, sentence_index) across languages (a parallel corpus: NTREX line, SIB-200
    index_id) and build translation pairs (XLM's TLM, `builder.translation_pairs`) so that
    they make that share of the split;
-7. write GZIP TFRecords of tf.Example (contract 4), one set of files per language
+7. write GZIP TFRecords of tf.Example (components/contracts.py), one set of files per language
    (`data_tfrecord-<language>-00000-of-00002.gz`, at most RECORDS_PER_FILE records each),
    every record at a random place: a file is a random sample of its language in random order
    (a record-level shuffle; `beam.Reshuffle` moved whole same-language chunks and left them in
@@ -42,7 +42,6 @@ counts.json:
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -52,9 +51,12 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import apache_beam as beam
 import tensorflow as tf
 
+from components import contracts as c
+from components.contracts import split_pattern
+from components.sampling import stable_bucket
 from components.pretraining_examples import builder, layout
 
-SPLITS = ("train", "eval")
+SPLITS = (c.TRAIN_SPLIT, c.EVAL_SPLIT)
 CHUNK_SIZE = 256
 COUNTS_FILE = layout.COUNTS_FILE
 # A language's records are spread over ceil(records / RECORDS_PER_FILE) files.
@@ -77,11 +79,6 @@ class Chunk(NamedTuple):
     counts: dict
 
 
-def split_pattern(uri: str, split: str) -> str:
-    """Where contract 1 (and 4) put the records of one split."""
-    return os.path.join(uri, f"Split-{split}", "data_tfrecord-*.gz")
-
-
 def _feature_bytes(example: tf.train.Example, key: str, where: str) -> bytes:
     feature = example.features.feature.get(key)
     if feature is None or not feature.bytes_list.value:
@@ -90,7 +87,7 @@ def _feature_bytes(example: tf.train.Example, key: str, where: str) -> bytes:
 
 
 def parse_sentence(file_and_record: tuple[str, bytes]) -> tuple[tuple[str, str], tuple[int, str]]:
-    """One contract-1 record -> ((language, doc_id), (sentence_index, text)).
+    """One ingested Examples record -> ((language, doc_id), (sentence_index, text)).
 
     Errors name the file and, when the record has one, its `source` (original file and line).
     """
@@ -99,17 +96,17 @@ def parse_sentence(file_and_record: tuple[str, bytes]) -> tuple[tuple[str, str],
         example = tf.train.Example.FromString(record)
     except Exception as e:  # The proto library raises DecodeError, a private class.
         raise ValueError(f"{filename}: record is not a tf.train.Example ({e})") from e
-    source = example.features.feature.get("source")
+    source = example.features.feature.get(c.SOURCE)
     where = filename
     if source is not None and source.bytes_list.value:
         where = f"{filename} (source {source.bytes_list.value[0].decode('utf-8', 'replace')})"
-    index_feature = example.features.feature.get("sentence_index")
+    index_feature = example.features.feature.get(c.SENTENCE_INDEX)
     if index_feature is None or not index_feature.int64_list.value:
-        raise ValueError(f"{where}: record has no int64 feature 'sentence_index'")
+        raise ValueError(f"{where}: record has no int64 feature {c.SENTENCE_INDEX!r}")
     try:
-        text = _feature_bytes(example, "text", where).decode("utf-8")
-        language = _feature_bytes(example, "language", where).decode("utf-8")
-        doc_id = _feature_bytes(example, "doc_id", where).decode("utf-8")
+        text = _feature_bytes(example, c.TEXT, where).decode("utf-8")
+        language = _feature_bytes(example, c.LANGUAGE, where).decode("utf-8")
+        doc_id = _feature_bytes(example, c.DOC_ID, where).decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"{where}: feature is not valid UTF-8 ({e})") from e
     return (language, doc_id), (int(index_feature.int64_list.value[0]), text)
@@ -123,8 +120,8 @@ def assemble_document(keyed: tuple[tuple[str, str], Sequence[tuple[int, str]]]
     return language, doc_id, [text for _, text in ordered]
 
 
-class TokenizeDocuments(beam.DoFn):
-    """Batches of (language, doc_id, texts) -> (language, doc_id, token ids per sentence)."""
+class _TokenizingDoFn(beam.DoFn):
+    """A DoFn holding the tokenizer, loaded once per worker in setup()."""
 
     def __init__(self, vocab_dir: str, tokenizer_loader: TokenizerLoader):
         self._vocab_dir = vocab_dir
@@ -134,6 +131,10 @@ class TokenizeDocuments(beam.DoFn):
     def setup(self):
         # Once per worker: building the TF Text lookup table is the expensive part.
         self._tokenize = self._tokenizer_loader(self._vocab_dir)
+
+
+class TokenizeDocuments(_TokenizingDoFn):
+    """Batches of (language, doc_id, texts) -> (language, doc_id, token ids per sentence)."""
 
     def process(self, batch):
         documents = [builder.Document(doc_id, texts) for _, doc_id, texts in batch]
@@ -157,7 +158,7 @@ def plan_languages(stats: dict, *, params: builder.InstanceParams, smoothing: fl
 
 def shard_of(doc_id: str, shards: int) -> int:
     """A stable shard number (Python's hash() changes between processes)."""
-    return int.from_bytes(hashlib.md5(doc_id.encode("utf-8")).digest()[:8], "big") % shards
+    return stable_bucket(doc_id, shards)
 
 
 def _estimate(document, params, seed, split):
@@ -250,15 +251,15 @@ def _entry(key: bytes, feature: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=None)
 def _label_and_language(label: int, language: str, second_language: str) -> bytes:
-    features = (_entry(b"next_sentence_label", _int64_feature([label]))
-                + _entry(b"language", _bytes_feature(language.encode("utf-8"))))
+    features = (_entry(c.NEXT_SENTENCE_LABEL.encode(), _int64_feature([label]))
+                + _entry(c.LANGUAGE.encode(), _bytes_feature(language.encode("utf-8"))))
     if second_language:
-        features += _entry(b"second_language", _bytes_feature(second_language.encode("utf-8")))
+        features += _entry(c.SECOND_LANGUAGE.encode(), _bytes_feature(second_language.encode("utf-8")))
     return features
 
 
 def instance_to_example(instance: builder.Instance) -> bytes:
-    """Contract 4 as a serialized tf.Example: token_ids / segment_ids int64 [seq_len],
+    """A pretraining instance (components/contracts.py) as a serialized tf.Example: token_ids / segment_ids int64 [seq_len],
     next_sentence_label int64 (-1 for a translation pair), language bytes, and
     second_language bytes in a translation pair.
 
@@ -266,8 +267,8 @@ def instance_to_example(instance: builder.Instance) -> bytes:
     the proto message costs ~6x more per instance than the bytes here, and
     tests/test_pretraining_examples_beam.py parses them back with the proto library.
     """
-    features = (_entry(b"token_ids", _int64_feature(instance.token_ids))
-                + _entry(b"segment_ids", _int64_feature(instance.segment_ids))
+    features = (_entry(c.TOKEN_IDS.encode(), _int64_feature(instance.token_ids))
+                + _entry(c.SEGMENT_IDS.encode(), _int64_feature(instance.segment_ids))
                 + _label_and_language(instance.next_sentence_label, instance.language,
                                       instance.second_language))
     return _length_delimited(_FIELD_1, features)  # Example.features (1)
@@ -299,7 +300,7 @@ def _write_counts(_, output_uri, params_json, **side):
             by_language[language] = by_language.get(language, 0) + n
         if counts["total"] == 0:
             # Readers expect every split to have a file; an empty one says "no instances".
-            _write_records(os.path.join(output_uri, f"Split-{split}",
+            _write_records(os.path.join(c.split_dir(output_uri, split),
                                         f"{FILE_PREFIX}-00000-of-00001.gz"), [])
     summary = {"splits": splits, "by_language": dict(sorted(by_language.items())),
                "plan": {split: side[f"plan_{split}"] for split in SPLITS},
@@ -374,16 +375,8 @@ def _key_by_sentence(parsed):
     return (doc_id, index), (language, text)
 
 
-class TokenizeTranslations(beam.DoFn):
+class TokenizeTranslations(_TokenizingDoFn):
     """Batches of ((doc_id, index), [(language, text)]) -> ((doc_id, index), {language: ids})."""
-
-    def __init__(self, vocab_dir: str, tokenizer_loader: TokenizerLoader):
-        self._vocab_dir = vocab_dir
-        self._tokenizer_loader = tokenizer_loader
-        self._tokenize = None
-
-    def setup(self):
-        self._tokenize = self._tokenizer_loader(self._vocab_dir)
 
     def process(self, batch):
         texts = [text for _, translations in batch for _, text in translations]
@@ -448,10 +441,10 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
 
     Args:
       pipeline: a Beam pipeline (DirectRunner, Dataflow, Flink, ...).
-      examples_uri: contract-1 Examples artifact root, or several read as one corpus.
+      examples_uri: ingested Examples artifact root, or several read as one corpus.
       split_names: the splits they all have; needs "train" and "eval" (others, such as
         "test", are never read).
-      vocab_dir: contract-2 Vocabulary artifact root.
+      vocab_dir: Vocabulary artifact root.
       output_uri: where Split-train/, Split-eval/ and counts.json go.
       params: cutting and packing; the special ids must be the vocabulary's.
       smoothing: language sampling exponent (0.7).
@@ -464,35 +457,18 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
         The eval split stays monolingual, so held-out MLM figures stay comparable.
       tokenizer_loader: vocab_dir -> tokenizer function; the shared tokenizer by default.
     """
-    from components.pretraining_examples.vocab_io import load_tokenizer_fn
+    from components.pretraining_examples.tokenizers import load_tokenizer_fn
 
     examples_uris = [examples_uri] if isinstance(examples_uri, str) else list(examples_uri)
     _check_inputs(examples_uris, split_names)
-    if docs_per_shard < 2:
-        raise ValueError(f"docs_per_shard: must be >= 2, got {docs_per_shard}")
-    if target_instances < 0:
-        raise ValueError(f"target_instances: must be >= 0, got {target_instances}")
-    if not 0.0 <= translation_fraction < 1.0:
-        raise ValueError(f"translation_fraction: must be in [0, 1), got {translation_fraction}")
+    _check_settings(docs_per_shard, target_instances, translation_fraction)
     loader = tokenizer_loader or load_tokenizer_fn
     side = {}
     train_plan = None
     for split in SPLITS:
         with_split = lambda label: f"{label}[{split}]"  # noqa: E731 - unique Beam labels.
-        parsed = (
-            pipeline
-            | with_split("Pattern") >> beam.Create([split_pattern(uri, split)
-                                                     for uri in examples_uris])
-            | with_split("Read") >> beam.io.ReadAllFromTFRecord(
-                compression_type=beam.io.filesystem.CompressionTypes.GZIP, with_filename=True)
-            | with_split("Parse") >> beam.Map(parse_sentence))
-        documents = (
-            parsed
-            | with_split("GroupSentences") >> beam.GroupByKey()
-            | with_split("Assemble") >> beam.Map(assemble_document)
-            | with_split("BatchDocuments") >> beam.BatchElements(min_batch_size=8,
-                                                                max_batch_size=256)
-            | with_split("Tokenize") >> beam.ParDo(TokenizeDocuments(vocab_dir, loader)))
+        parsed, documents = _read_documents(pipeline, examples_uris, split, vocab_dir, loader,
+                                            with_split)
         # The eval split is sized like the train split: its target is the same share of its
         # natural size, so it mirrors the training distribution of languages.
         split_target = target_instances if split == "train" else 0
@@ -522,28 +498,11 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
             translations = _translation_chunks(parsed, vocab_dir, loader, plan, params, seed,
                                                split, translation_fraction, with_split)
             chunks = (chunks, translations) | with_split("AllChunks") >> beam.Flatten()
-        label_counts = beam.pvalue.AsSingleton(
-            chunks
-            | with_split("ChunkCounts") >> beam.FlatMap(lambda chunk: chunk.counts.items())
-            | with_split("SumCounts") >> beam.CombinePerKey(sum)
-            | with_split("CountList") >> beam.combiners.ToList())
-        files = (pipeline
-                 | with_split("FilesTrigger") >> beam.Create([None])
-                 | with_split("FilesPerLanguage") >> beam.Map(
-                     lambda _, counts: files_per_language(counts), counts=label_counts))
-        _ = (chunks
-             | with_split("Route") >> beam.FlatMap(_route_records,
-                                                   files=beam.pvalue.AsSingleton(files),
-                                                   seed=seed, split=split)
-             | with_split("GroupFiles") >> beam.GroupByKey()
-             | with_split("Write") >> beam.Map(
-                 _write_language_file, directory=os.path.join(output_uri, f"Split-{split}"),
-                 files=beam.pvalue.AsSingleton(files)))
-        side[f"counts_{split}"] = label_counts
+        side[f"counts_{split}"] = _write_split(pipeline, chunks, output_uri, split, seed, with_split)
         side[f"plan_{split}"] = beam.pvalue.AsSingleton(plan)
     params_json = json.dumps({
-        "max_seq_length": params.max_seq_length, "short_seq_prob": params.short_seq_prob,
-        "dupe_factor": params.dupe_factor, "random_next_prob": params.random_next_prob,
+        **{key: getattr(params, key) for key in ("max_seq_length", "short_seq_prob", "dupe_factor",
+                                                  "random_next_prob")},
         "smoothing": smoothing, "seed": seed, "target_instances": target_instances,
         "docs_per_shard": docs_per_shard, "translation_fraction": translation_fraction,
         "cls_id": params.cls_id, "sep_id": params.sep_id, "pad_id": params.pad_id})
@@ -551,6 +510,54 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
          | "CountsTrigger" >> beam.Create([None])
          | "WriteCounts" >> beam.Map(_write_counts, output_uri=output_uri,
                                      params_json=params_json, **side))
+
+
+def _check_settings(docs_per_shard: int, target_instances: int, translation_fraction: float) -> None:
+    if docs_per_shard < 2:
+        raise ValueError(f"docs_per_shard: must be >= 2, got {docs_per_shard}")
+    if target_instances < 0:
+        raise ValueError(f"target_instances: must be >= 0, got {target_instances}")
+    if not 0.0 <= translation_fraction < 1.0:
+        raise ValueError(f"translation_fraction: must be in [0, 1), got {translation_fraction}")
+
+
+def _read_documents(pipeline, examples_uris: list, split: str, vocab_dir: str, loader, with_split):
+    """The split's sentences ((language, doc_id), (index, text)) and its tokenized documents."""
+    parsed = (
+        pipeline
+        | with_split("Pattern") >> beam.Create([split_pattern(uri, split) for uri in examples_uris])
+        | with_split("Read") >> beam.io.ReadAllFromTFRecord(
+            compression_type=beam.io.filesystem.CompressionTypes.GZIP, with_filename=True)
+        | with_split("Parse") >> beam.Map(parse_sentence))
+    documents = (
+        parsed
+        | with_split("GroupSentences") >> beam.GroupByKey()
+        | with_split("Assemble") >> beam.Map(assemble_document)
+        | with_split("BatchDocuments") >> beam.BatchElements(min_batch_size=8, max_batch_size=256)
+        | with_split("Tokenize") >> beam.ParDo(TokenizeDocuments(vocab_dir, loader)))
+    return parsed, documents
+
+
+def _write_split(pipeline, chunks, output_uri: str, split: str, seed: int, with_split):
+    """Writes the split's instance chunks, one set of files per language, every record at a
+    random place; returns the (language, label) counts as a side input."""
+    label_counts = beam.pvalue.AsSingleton(
+        chunks
+        | with_split("ChunkCounts") >> beam.FlatMap(lambda chunk: chunk.counts.items())
+        | with_split("SumCounts") >> beam.CombinePerKey(sum)
+        | with_split("CountList") >> beam.combiners.ToList())
+    files = (pipeline
+             | with_split("FilesTrigger") >> beam.Create([None])
+             | with_split("FilesPerLanguage") >> beam.Map(
+                 lambda _, counts: files_per_language(counts), counts=label_counts))
+    _ = (chunks
+         | with_split("Route") >> beam.FlatMap(_route_records, files=beam.pvalue.AsSingleton(files),
+                                               seed=seed, split=split)
+         | with_split("GroupFiles") >> beam.GroupByKey()
+         | with_split("Write") >> beam.Map(
+             _write_language_file, directory=c.split_dir(output_uri, split),
+             files=beam.pvalue.AsSingleton(files)))
+    return label_counts
 
 
 def _scale_like(plan: dict, train_plan: dict, dupe_factor: int, smoothing: float) -> dict:
@@ -571,19 +578,19 @@ def read_counts(output_uri: str) -> dict:
 
 
 def read_instances(output_uri: str, split: str) -> list[dict]:
-    """Reads contract-4 records back as dicts of Python values (tests, notes)."""
+    """Reads pretraining instances back as dicts of Python values (tests, notes)."""
     files = sorted(tf.io.gfile.glob(split_pattern(output_uri, split)))
     if not files:
         raise FileNotFoundError(f"{split_pattern(output_uri, split)}: no files")
     rows = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         feature = tf.train.Example.FromString(record).features.feature
-        second = feature["second_language"].bytes_list.value if "second_language" in feature else []
+        second = feature[c.SECOND_LANGUAGE].bytes_list.value if c.SECOND_LANGUAGE in feature else []
         rows.append({
-            "token_ids": list(feature["token_ids"].int64_list.value),
-            "segment_ids": list(feature["segment_ids"].int64_list.value),
-            "next_sentence_label": feature["next_sentence_label"].int64_list.value[0],
-            "language": feature["language"].bytes_list.value[0].decode("utf-8"),
-            "second_language": second[0].decode("utf-8") if second else "",
+            c.TOKEN_IDS: list(feature[c.TOKEN_IDS].int64_list.value),
+            c.SEGMENT_IDS: list(feature[c.SEGMENT_IDS].int64_list.value),
+            c.NEXT_SENTENCE_LABEL: feature[c.NEXT_SENTENCE_LABEL].int64_list.value[0],
+            c.LANGUAGE: feature[c.LANGUAGE].bytes_list.value[0].decode("utf-8"),
+            c.SECOND_LANGUAGE: second[0].decode("utf-8") if second else "",
         })
     return rows

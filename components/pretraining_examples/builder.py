@@ -41,6 +41,8 @@ import math
 import random
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
+from components.sampling import language_multipliers
+
 # sentences: one document, each sentence a list of token ids.
 TokenizedDocument = list[list[int]]
 # A batch of strings -> one list of token ids per string.
@@ -59,7 +61,7 @@ TRANSLATION_LABEL = -1
 
 
 class Instance(NamedTuple):
-    """One packed pretraining instance (contract 4).
+    """One packed pretraining instance (components/contracts.py).
 
     token_ids: `[CLS] a [SEP] b [SEP]` + `[PAD]`, length `max_seq_length`.
     segment_ids: 0 over `[CLS] a [SEP]` and the padding, 1 over `b [SEP]`.
@@ -312,7 +314,7 @@ def translation_pairs(translations: Mapping[str, list[int]], params: InstancePar
     `[CLS] sentence [SEP] translation [SEP]`, truncated like any pair, next_sentence_label
     TRANSLATION_LABEL. The model sees the two languages side by side, so a masked word can be
     predicted from its translation (positions restart at the translation: see
-    models/masking.py `position_ids`). As in `iter_passes`, the fractional part of `passes` is
+    components/pretraining/masking.py `position_ids`). As in `iter_passes`, the fractional part of `passes` is
     one more pass that keeps each instance with that probability.
 
     Args:
@@ -357,31 +359,6 @@ def estimate_instances(document: TokenizedDocument, params: InstanceParams,
         return 0
     stand_in = [[params.pad_id]]
     return len(create_instances_from_document([document, stand_in], 0, params, rng))
-
-
-def language_multipliers(sizes: Mapping[str, float], smoothing: float) -> dict[str, float]:
-    """m_l = q_l / p_l with p_l = n_l / sum n and q_l = p_l^s / sum_k p_k^s.
-
-    Args:
-      sizes: natural size n_l of each language (any unit; here instances of one pass).
-      smoothing: s; 1 keeps natural shares, 0 makes every language equal, 0.7 is M-BERT's.
-
-    Returns:
-      The multiplier of each language; 0 for a language of size 0.
-    """
-    if smoothing < 0:
-        raise ValueError(f"smoothing: must be >= 0, got {smoothing}")
-    for language, size in sizes.items():
-        if size < 0:
-            raise ValueError(f"sizes[{language!r}]: must be >= 0, got {size}")
-    total = float(sum(sizes.values()))
-    if total == 0:
-        return {language: 0.0 for language in sizes}
-    shares = {language: size / total for language, size in sizes.items() if size > 0}
-    weights = {language: share ** smoothing for language, share in shares.items()}
-    norm = sum(weights.values())
-    return {language: (weights[language] / norm) / shares[language] if language in shares
-            else 0.0 for language in sizes}
 
 
 def language_passes(sizes: Mapping[str, float], *, dupe_factor: int, smoothing: float,

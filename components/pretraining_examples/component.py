@@ -2,9 +2,9 @@
 
 The TFX face of `beam_pipeline.build_pretraining_examples`; see that module for the graph and
 `builder.py` for how instances are cut (BERT's create_pretraining_data, with M-BERT's exponent
-0.7 language smoothing). Output: an Examples artifact with splits train/eval of contract-4
-records, `<uri>/counts.json` with instance counts per language and next-sentence label, and
-`<uri>/vocabulary/` (vocab.txt, tokenizer.json) that the ids refer to.
+0.7 language smoothing). Output: an Examples artifact with splits train/eval of pretraining
+instances (components/contracts.py) and `<uri>/counts.json` with instance counts per language and
+next-sentence label. The ids refer to the Vocabulary artifact, which the Trainer takes as an input.
 """
 
 import json
@@ -17,7 +17,7 @@ from tfx.types.standard_artifacts import Examples
 
 from components.pretraining_examples import beam_pipeline as graph
 from components.pretraining_examples import builder
-from components.pretraining_examples.vocab_io import read_special_ids
+from components.vocabulary.files import read_special_ids
 from components.vocabulary.artifact import Vocabulary
 from components.vocabulary.component import corpus_uris
 
@@ -77,11 +77,11 @@ def PretrainingExampleGen(  # pylint: disable=invalid-name
         translation_fraction: Parameter[float] = 0.0,
         beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
-    """Builds pretraining instances (contract 4) from ingested Examples (contract 1).
+    """Builds pretraining instances (components/contracts.py) from ingested Examples (components/contracts.py).
 
     Args:
       examples: ingested sentences with `text`, `language`, `doc_id`, `sentence_index`.
-      vocabulary: the shared WordPiece vocabulary (contract 2).
+      vocabulary: the shared WordPiece vocabulary (components/contracts.py).
       pretraining_examples: output; splits train/eval and counts.json.
       extra_examples: more ingested text of the pretraining corpus (e.g. SIB-200 train/dev
         sentences), read with `examples` as one corpus; its `test` split is never read.
@@ -106,21 +106,3 @@ def PretrainingExampleGen(  # pylint: disable=invalid-name
         target_instances=target_instances, docs_per_shard=docs_per_shard,
         translation_fraction=translation_fraction)
     pretraining_examples.split_names = json.dumps(list(graph.SPLITS))
-    copy_vocabulary(vocabulary.uri, pretraining_examples.uri)
-
-
-# The instances are token ids: they travel with the vocabulary that made them, so the Trainer
-# (whose inputs TFX fixes) finds it next to its training files.
-VOCABULARY_SUBDIR = "vocabulary"
-VOCABULARY_FILES = ("vocab.txt", "tokenizer.json")
-
-
-def copy_vocabulary(vocab_dir: str, examples_uri: str) -> str:
-    """Copies vocab.txt and tokenizer.json to `<examples_uri>/vocabulary/`; returns that folder."""
-    import tensorflow as tf
-
-    target = f"{examples_uri}/{VOCABULARY_SUBDIR}"
-    tf.io.gfile.makedirs(target)
-    for name in VOCABULARY_FILES:
-        tf.io.gfile.copy(f"{vocab_dir}/{name}", f"{target}/{name}", overwrite=True)
-    return target

@@ -1,6 +1,6 @@
 """Where PretrainingExampleGen puts its records, and how a reader finds each file's language.
 
-    <uri>/Split-train/data_tfrecord-<language>-00000-of-00002.gz   (contract 4, GZIP)
+    <uri>/Split-train/data_tfrecord-<language>-00000-of-00002.gz   (components/contracts.py, GZIP)
     <uri>/Split-eval/...
     <uri>/counts.json                                             (instance counts, plan)
 
@@ -14,7 +14,9 @@ import os
 import re
 from typing import Optional
 
-FILE_PREFIX = "data_tfrecord"
+from components import contracts
+
+FILE_PREFIX = contracts.RECORD_FILE_PREFIX
 COUNTS_FILE = "counts.json"
 _LANGUAGE_FILE = re.compile(rf"^{FILE_PREFIX}-(?P<language>[A-Za-z0-9_-]+?)-\d{{5}}-of-\d{{5}}\.gz$")
 
@@ -43,4 +45,4 @@ def counts_path(split_file: str) -> str:
 def split_of(split_file: str) -> Optional[str]:
     """`train` for a file under `<uri>/Split-train/`; None elsewhere."""
     folder = os.path.basename(os.path.dirname(split_file))
-    return folder[len("Split-"):] if folder.startswith("Split-") else None
+    return folder[len(contracts.SPLIT_DIR_PREFIX):] if folder.startswith(contracts.SPLIT_DIR_PREFIX) else None

@@ -1,4 +1,4 @@
-"""The Vocabulary artifact type (contract 2): vocab.txt, tokenizer.json, vocab_stats.json."""
+"""The Vocabulary artifact type (components/contracts.py): vocab.txt, tokenizer.json, vocab_stats.json."""
 
 from tfx.types.artifact import Artifact
 

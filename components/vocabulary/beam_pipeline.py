@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import logging
 import zlib
 from typing import Iterable, Optional, Sequence
@@ -29,7 +28,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from components.vocabulary import basic_tokenizer, learner, seeds
+from components import contracts
+from components.vocabulary import basic_tokenizer, files, learner, seeds
 from components.vocabulary.wordpiece import SUFFIX, max_bytes_per_word, token_prefixes
 
 _NORMALIZE_BATCH = 512
@@ -114,19 +114,11 @@ class VocabParams:
                 f"special tokens plus num_unused={self.num_unused} plus one character")
 
 
-def tokenizer_settings(params: VocabParams, vocab_size: int) -> dict:
-    """tokenizer.json (contract 2): every setting the tokenizer needs to split as the learner."""
-    return {
-        "lower_case": params.lower_case,
-        "strip_accents": params.lower_case,  # TF Text's normalizer does both or neither
-        "split_cjk": True,
-        "suffix_indicator": SUFFIX,
-        "max_chars_per_word": params.max_chars_per_word,
-        "unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-        "mask_token": "[MASK]",
-        "reserved_tokens": learner.reserved_tokens(params.num_unused),
-        "vocab_size": vocab_size,
-    }
+def tokenizer_settings(params: VocabParams, vocab: list) -> dict:
+    """tokenizer.json: every setting the tokenizer needs to split as the learner."""
+    return files.tokenizer_settings(vocab, lower_case=params.lower_case,
+                                    max_chars_per_word=params.max_chars_per_word,
+                                    reserved=learner.reserved_tokens(params.num_unused))
 
 
 def _bucket(word: str, num_shards: int) -> int:
@@ -349,22 +341,13 @@ def _sum_stats(stats: Iterable[learner.LanguageStats]) -> learner.LanguageStats:
     return out
 
 
-def _write_text(path: str, text: str) -> None:
-    with FileSystems.create(path) as handle:
-        handle.write(text.encode("utf-8"))
-
-
 def _write_outputs(vocab: list, stats: dict, params: VocabParams, output_dir: str,
                    stats_split: str) -> str:
     """Writes the three files of the Vocabulary artifact; returns the output dir."""
-    _write_text(FileSystems.join(output_dir, "vocab.txt"), "".join(t + "\n" for t in vocab))
-    _write_text(FileSystems.join(output_dir, "tokenizer.json"),
-                json.dumps(tokenizer_settings(params, len(vocab)), ensure_ascii=False, indent=2) + "\n")
     languages = {lang: s.to_json() for lang, s in sorted(stats.items())}
     body = {"vocab_size": len(vocab), "requested_vocab_size": params.vocab_size,
             "stats_split": stats_split, "languages": languages}
-    _write_text(FileSystems.join(output_dir, "vocab_stats.json"),
-                json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    files.write_vocabulary(output_dir, vocab, tokenizer_settings(params, vocab), body)
     learner.log_summary(len(vocab), params.vocab_size)
     return output_dir
 
@@ -378,7 +361,7 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
       eval_lines: PCollection of (language, text) for vocab_stats.json (fertility, UNK rate);
         None to measure on `train`.
       params: the vocabulary parameters.
-      output_dir: where vocab.txt, tokenizer.json and vocab_stats.json go (any Beam filesystem).
+      output_dir: where vocab.txt, tokenizer.json and vocab_stats.json go (any tf.io.gfile path).
       stats_split: the split name recorded in vocab_stats.json.
 
     Returns:
@@ -461,19 +444,19 @@ def _example_to_pair(record: bytes):
 
     example = example_pb2.Example.FromString(record)
     feature = example.features.feature
-    text = feature["text"].bytes_list.value
-    language = feature["language"].bytes_list.value
+    text = feature[contracts.TEXT].bytes_list.value
+    language = feature[contracts.LANGUAGE].bytes_list.value
     if not text or not language:
-        source = feature["source"].bytes_list.value
+        source = feature[contracts.SOURCE].bytes_list.value
         where = source[0].decode("utf-8", "replace") if source else "an example"
         raise learner.VocabularyError(f"{where}: tf.Example without a 'text' or 'language' feature")
     return language[0].decode("utf-8"), text[0].decode("utf-8")
 
 
 def read_examples(pipeline, examples_uris: str | Sequence[str], split: str, label: str = ""):
-    """(language, text) pairs from one split of ingested Examples artifacts (contract 1)."""
+    """(language, text) pairs from one split of ingested Examples artifacts."""
     uris = [examples_uris] if isinstance(examples_uris, str) else list(examples_uris)
-    patterns = [FileSystems.join(uri, f"Split-{split}", "*") for uri in uris]
+    patterns = [FileSystems.join(contracts.split_dir(uri, split), "*") for uri in uris]
     return (pipeline
             | f"Patterns{split}{label}" >> beam.Create(patterns)
             | f"Read{split}{label}" >> beam.io.ReadAllFromTFRecord(

@@ -39,6 +39,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from components.sampling import language_multipliers
 from components.vocabulary import basic_tokenizer
 from components.vocabulary.wordpiece import SUFFIX, longest_match_ends, piece_starts, split_word
 
@@ -79,12 +80,7 @@ def smoothing_weights(word_totals: Mapping[str, float], exponent: float) -> dict
     if not 0.0 <= exponent <= 1.0:
         raise VocabularyError(f"smoothing exponent must be in [0, 1], got {exponent}")
     totals = {lang: float(n) for lang, n in word_totals.items() if n > 0}
-    if not totals:
-        return {}
-    total = sum(totals.values())
-    powered = {lang: (n / total) ** exponent for lang, n in totals.items()}
-    norm = sum(powered.values())
-    return {lang: (powered[lang] / norm) * total / n for lang, n in totals.items()}
+    return language_multipliers(totals, exponent)
 
 
 def count_characters(word_table: Iterable[tuple[str, tuple[float, float]]]) -> dict[str, list]:

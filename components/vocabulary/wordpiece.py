@@ -9,17 +9,8 @@ from __future__ import annotations
 
 from typing import Collection, Optional
 
-SUFFIX = "##"
-
-
-def max_bytes_per_word(max_chars_per_word: int) -> int:
-    """The byte limit given to TF Text for a character limit.
-
-    FastWordpieceTokenizer limits words in UTF-8 bytes. Four bytes per character is the
-    worst case, so every word of at most `max_chars_per_word` characters is always tokenised;
-    the learner applies the same byte rule (`split_word`), so both sides agree on every word.
-    """
-    return 4 * max_chars_per_word
+# The learner applies the tokenizer's byte rule (`split_word`), so both agree on every word.
+from components.vocabulary.files import SUFFIX_INDICATOR as SUFFIX, max_bytes_per_word  # noqa: F401
 
 
 def _too_long(word: str, max_bytes: int) -> bool:

@@ -1,8 +1,8 @@
 """Dynamic masking for masked-LM pretraining, as a tf.data map (a new mask each time it is seen).
 
-The pretraining instances on disk (contract 4) are NOT masked: masking here, per batch, means
-every epoch sees different masks (RoBERTa's dynamic masking) instead of BERT's `dupe_factor`
-fixed copies. This is an input-pipeline function, not a Keras layer, so it uses `tf.*` ops; it
+The pretraining instances on disk (components/contracts.py) are NOT masked: masking here, per
+batch, means every epoch sees different masks (RoBERTa's dynamic masking) instead of BERT's
+`dupe_factor` fixed copies. This is an input-pipeline function, not a Keras layer, so it uses `tf.*` ops; it
 runs on the host in tf.data and never inside the model graph.
 
 `mask_batch` on batched dense features (`token_ids: int [batch, seq_len]`) adds
@@ -25,7 +25,7 @@ running total stays within the row's budget; a word that would overflow ends the
 predictions). A continuation piece right after a special token starts a word (it lost its head
 to truncation).
 
-`make_pretraining_dataset` reads contract-4 TFRecords and yields, per batch,
+`make_pretraining_dataset` reads the instances' TFRecords and yields, per batch,
 
     (inputs, labels, language)
     inputs = {"token_ids":      int32   [batch, seq_len]   masked ids,
@@ -45,12 +45,13 @@ so pass `with_language=False` to `model.fit` and keep the 3-tuple for per-langua
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
+
+from components import contracts as c
+from components.vocabulary import files
 
 SeedLike = Union[None, int, tf.Tensor]
 
@@ -138,10 +139,6 @@ def mask_batch(features: dict, *, mask_token_id: int, vocab_size: int,
         raise ValueError(f"mask_token_id: {mask_token_id} is also in special_ids")
     random = _Randomness(seed)
     token_ids = tf.cast(features["token_ids"], tf.int32)  # (B, T)
-    batch = tf.shape(token_ids)[0]
-    length = tf.shape(token_ids)[1]
-    positions = tf.broadcast_to(tf.range(length)[tf.newaxis, :], tf.shape(token_ids))  # (B, T)
-
     special = tf.constant(sorted(set(special_ids)), tf.int32)
     candidate = tf.reduce_all(token_ids[:, :, tf.newaxis] != special, axis=-1)  # (B, T)
     real_count = tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1)  # (B,)
@@ -149,17 +146,38 @@ def mask_batch(features: dict, *, mask_token_id: int, vocab_size: int,
     budget = tf.cast(tf.round(tf.cast(real_count, tf.float64) * mask_rate), tf.int32)
     budget = tf.minimum(budget, max_predictions)  # (B,)
 
-    if whole_word:
-        starts_table = tf.convert_to_tensor(word_start_mask, tf.bool)
-        if starts_table.shape.rank == 1:
-            is_start = tf.gather(starts_table, token_ids)  # vocab lookup -> (B, T)
-        else:
-            is_start = starts_table
-        previous = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]], constant_values=False)
-        starts = candidate & (is_start | ~previous)
-    else:
-        starts = candidate  # every token is its own word
+    starts = _word_starts(token_ids, candidate, word_start_mask) if whole_word else candidate
+    chosen = _choose_words(token_ids, candidate, starts, budget, random)  # (B, T)
+    mask_positions, weights, mask_ids = _prediction_slots(token_ids, chosen, max_predictions)
 
+    draw = random.uniform(tf.shape(token_ids), salt=2)
+    to_mask_token = chosen & (draw < mask_token_rate)
+    to_random = chosen & (draw >= mask_token_rate) & (draw < mask_token_rate + random_token_rate)
+    replacements = _replacement_ids(vocab_size, list(special_ids) + [mask_token_id])
+    random_ids = tf.gather(replacements, random.integers(
+        tf.shape(token_ids), int(replacements.shape[0]), salt=3))
+    masked = tf.where(to_mask_token, mask_token_id, tf.where(to_random, random_ids, token_ids))
+
+    out = dict(features)
+    out.update(masked_token_ids=masked, mask_positions=mask_positions, mask_ids=mask_ids,
+               mask_weights=tf.cast(weights, tf.float32))
+    return out
+
+
+def _word_starts(token_ids: tf.Tensor, candidate: tf.Tensor, word_start_mask) -> tf.Tensor:
+    """bool [B, T]: tokens that start a word (a candidate not continuing the previous one)."""
+    starts_table = tf.convert_to_tensor(word_start_mask, tf.bool)
+    if starts_table.shape.rank == 1:
+        is_start = tf.gather(starts_table, token_ids)  # vocab lookup -> (B, T)
+    else:
+        is_start = starts_table
+    previous = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]], constant_values=False)
+    return candidate & (is_start | ~previous)
+
+
+def _choose_words(token_ids, candidate, starts, budget, random: "_Randomness") -> tf.Tensor:
+    """bool [B, T]: the tokens of whole words taken in random order while they fit the budget."""
+    batch, length = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
     # Word w of row b gathers its tokens in segment b * T + w; other tokens go to a dump segment.
     word_id = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1  # (B, T)
     segments = batch * length
@@ -176,8 +194,13 @@ def mask_batch(features: dict, *, mask_token_id: int, vocab_size: int,
     chosen_sorted = ((tf.cumsum(sorted_length, axis=1) <= budget[:, tf.newaxis])
                      & (sorted_length > 0))
     chosen_word = tf.gather(chosen_sorted, tf.argsort(order, axis=1), batch_dims=1)  # (B, W)
-    chosen = tf.gather(chosen_word, tf.maximum(word_id, 0), batch_dims=1) & candidate  # (B, T)
+    return tf.gather(chosen_word, tf.maximum(word_id, 0), batch_dims=1) & candidate  # (B, T)
 
+
+def _prediction_slots(token_ids: tf.Tensor, chosen: tf.Tensor, max_predictions: int):
+    """Positions (ascending), weights and original ids of the chosen tokens, padded to P."""
+    length = tf.shape(token_ids)[1]
+    positions = tf.broadcast_to(tf.range(length)[tf.newaxis, :], tf.shape(token_ids))  # (B, T)
     # Positions of the chosen tokens, ascending: top_k on (T - position) over chosen tokens.
     k = tf.minimum(length, max_predictions)
     score = tf.where(chosen, length - positions, 0)
@@ -188,19 +211,7 @@ def mask_batch(features: dict, *, mask_token_id: int, vocab_size: int,
     mask_positions = tf.ensure_shape(tf.pad(mask_positions, width), [None, max_predictions])
     weights = tf.ensure_shape(tf.pad(weights, width), [None, max_predictions])
     mask_ids = tf.where(weights, tf.gather(token_ids, mask_positions, batch_dims=1), 0)
-
-    draw = random.uniform(tf.shape(token_ids), salt=2)
-    to_mask_token = chosen & (draw < mask_token_rate)
-    to_random = chosen & (draw >= mask_token_rate) & (draw < mask_token_rate + random_token_rate)
-    replacements = _replacement_ids(vocab_size, list(special_ids) + [mask_token_id])
-    random_ids = tf.gather(replacements, random.integers(
-        tf.shape(token_ids), int(replacements.shape[0]), salt=3))
-    masked = tf.where(to_mask_token, mask_token_id, tf.where(to_random, random_ids, token_ids))
-
-    out = dict(features)
-    out.update(masked_token_ids=masked, mask_positions=mask_positions, mask_ids=mask_ids,
-               mask_weights=tf.cast(weights, tf.float32))
-    return out
+    return mask_positions, weights, mask_ids  # (B, P) each
 
 
 def word_start_mask_from_vocab(vocab: Sequence[str], suffix_indicator: str = "##") -> np.ndarray:
@@ -209,57 +220,40 @@ def word_start_mask_from_vocab(vocab: Sequence[str], suffix_indicator: str = "##
 
 
 def masking_kwargs_from_vocab(vocab_dir: str, *, whole_word: bool = False) -> dict:
-    """mask_token_id, vocab_size, special_ids (and word_start_mask) from a contract-2 vocabulary.
+    """mask_token_id, vocab_size, special_ids (and word_start_mask) of a Vocabulary folder.
 
     Raises:
       FileNotFoundError / ValueError naming the file and the missing token.
     """
-    vocab_path = os.path.join(vocab_dir, "vocab.txt")
-    if not tf.io.gfile.exists(vocab_path):
-        raise FileNotFoundError(f"{vocab_path}: vocabulary file not found")
-    with tf.io.gfile.GFile(vocab_path, "r") as f:
-        vocab = [line.rstrip("\n") for line in f]
-    names = {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-             "mask_token": "[MASK]"}
-    suffix = "##"
-    config_path = os.path.join(vocab_dir, "tokenizer.json")
-    if tf.io.gfile.exists(config_path):
-        with tf.io.gfile.GFile(config_path, "r") as f:
-            config = json.load(f)
-        names.update({key: config[key] for key in names if key in config})
-        suffix = config.get("suffix_indicator", suffix)
-    ids = {token: i for i, token in enumerate(vocab)}
-    for key, token in names.items():
-        if token not in ids:
-            raise ValueError(f"{vocab_path}: {key} {token!r} is not in the vocabulary")
-    kwargs = dict(mask_token_id=ids[names["mask_token"]], vocab_size=len(vocab),
-                  special_ids=(ids[names["pad_token"]], ids[names["cls_token"]],
-                               ids[names["sep_token"]]),
+    special = files.read_special_ids(vocab_dir)
+    kwargs = dict(mask_token_id=special.mask_id, vocab_size=special.vocab_size,
+                  special_ids=(special.pad_id, special.cls_id, special.sep_id),
                   whole_word=whole_word)
     if whole_word:
-        kwargs["word_start_mask"] = word_start_mask_from_vocab(vocab, suffix)
+        suffix = files.read_settings(vocab_dir)["suffix_indicator"]
+        kwargs["word_start_mask"] = word_start_mask_from_vocab(files.read_vocab(vocab_dir), suffix)
     return kwargs
 
 
 def parse_pretraining_examples(serialized: tf.Tensor, seq_len: int) -> dict:
-    """Batch of serialized contract-4 tf.Examples -> dense features (int32 ids, string language).
+    """Batch of serialized pretraining-instance tf.Examples -> dense features (int32 ids, string language).
 
     A record whose `token_ids` is not `seq_len` long fails here with an error naming the key.
     """
     spec = {
-        "token_ids": tf.io.FixedLenFeature([seq_len], tf.int64),
-        "segment_ids": tf.io.FixedLenFeature([seq_len], tf.int64),
-        "next_sentence_label": tf.io.FixedLenFeature([], tf.int64),
-        "language": tf.io.FixedLenFeature([], tf.string, default_value=""),
-        "second_language": tf.io.FixedLenFeature([], tf.string, default_value=""),
+        c.TOKEN_IDS: tf.io.FixedLenFeature([seq_len], tf.int64),
+        c.SEGMENT_IDS: tf.io.FixedLenFeature([seq_len], tf.int64),
+        c.NEXT_SENTENCE_LABEL: tf.io.FixedLenFeature([], tf.int64),
+        c.LANGUAGE: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        c.SECOND_LANGUAGE: tf.io.FixedLenFeature([], tf.string, default_value=""),
     }
     parsed = tf.io.parse_example(serialized, spec)
     return {
-        "token_ids": tf.cast(parsed["token_ids"], tf.int32),  # (B, T)
-        "segment_ids": tf.cast(parsed["segment_ids"], tf.int32),  # (B, T)
-        "next_sentence_label": tf.cast(parsed["next_sentence_label"], tf.int32),  # (B,)
-        "language": parsed["language"],  # (B,)
-        "second_language": parsed["second_language"],  # (B,) "" unless a translation pair
+        c.TOKEN_IDS: tf.cast(parsed[c.TOKEN_IDS], tf.int32),  # (B, T)
+        c.SEGMENT_IDS: tf.cast(parsed[c.SEGMENT_IDS], tf.int32),  # (B, T)
+        c.NEXT_SENTENCE_LABEL: tf.cast(parsed[c.NEXT_SENTENCE_LABEL], tf.int32),  # (B,)
+        c.LANGUAGE: parsed[c.LANGUAGE],  # (B,)
+        c.SECOND_LANGUAGE: parsed[c.SECOND_LANGUAGE],  # (B,) "" unless a translation pair
     }
 
 
@@ -287,7 +281,7 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
                              drop_remainder: bool = True,
                              with_language: bool = True,
                              skip_batches: int = 0) -> tf.data.Dataset:
-    """Contract-4 TFRecords (GZIP) -> masked batches; structure in the module docstring.
+    """pretraining-instance TFRecords (GZIP) -> masked batches; structure in the module docstring.
 
     Args:
       file_pattern: glob(s) such as `<uri>/Split-train/data_tfrecord-*.gz`.
@@ -328,7 +322,7 @@ def make_pretraining_dataset(file_pattern: Union[str, Sequence[str]], batch_size
 def masked_batches(records: tf.data.Dataset, batch_size: int, seq_len: int, masking: dict, *,
                    pad_id: int = 0, seed: Optional[int] = None, drop_remainder: bool = True,
                    with_language: bool = True, skip_batches: int = 0) -> tf.data.Dataset:
-    """Serialized contract-4 records (in the order they come) -> masked batches.
+    """Serialized pretraining-instance records (in the order they come) -> masked batches.
 
     Same arguments as `make_pretraining_dataset`, whose record reading this follows; the
     trainer also feeds it records interleaved language by language. `skip_batches` leaves out
