@@ -275,3 +275,11 @@ def test_masking_kwargs_from_a_vocabulary_folder(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"vocab\.txt: special token '\[MASK\]' \(mask_token\) is not in"):
         masking.masking_kwargs_from_vocab(str(tmp_path))
+
+
+def test_whole_word_masking_from_a_folder_with_vocab_txt_only(tmp_path):
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b", "c"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    kwargs = masking.masking_kwargs_from_vocab(str(tmp_path), whole_word=True)
+    assert kwargs["special_ids"] == (0, 2, 3) and kwargs["mask_token_id"] == 4
+    assert kwargs["word_start_mask"].tolist() == [True] * 6 + [False, True]

@@ -230,8 +230,8 @@ def masking_kwargs_from_vocab(vocab_dir: str, *, whole_word: bool = False) -> di
                   special_ids=(special.pad_id, special.cls_id, special.sep_id),
                   whole_word=whole_word)
     if whole_word:
-        suffix = files.read_settings(vocab_dir)["suffix_indicator"]
-        kwargs["word_start_mask"] = word_start_mask_from_vocab(files.read_vocab(vocab_dir), suffix)
+        kwargs["word_start_mask"] = word_start_mask_from_vocab(
+            files.read_vocab(vocab_dir), files.suffix_indicator(vocab_dir))
     return kwargs
 
 

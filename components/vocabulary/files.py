@@ -177,19 +177,28 @@ def check_vocab_matches(vocab_dir: str, vocab_size: int) -> None:
     A mismatch means ids the embedding cannot look up (or rows never trained): fail before any
     training step instead of with an index error deep inside a gather.
     """
-    import tensorflow as tf
-
     vocab_path = posixpath.join(str(vocab_dir), contracts.VOCAB_FILE)
     tokens = len(read_vocab_file(vocab_path))
     if tokens != vocab_size:
         raise ValueError(f"vocabulary size mismatch: {vocab_path} has {tokens} tokens but the "
                          f"encoder's vocab_size is {vocab_size}")
     settings_path = posixpath.join(str(vocab_dir), contracts.TOKENIZER_FILE)
-    if tf.io.gfile.exists(settings_path):
+    if _has_settings(vocab_dir):
         declared = read_settings(vocab_dir)["vocab_size"]
         if declared != vocab_size:
             raise ValueError(f"vocabulary size mismatch: {settings_path} declares vocab_size "
                              f"{declared} but the encoder's vocab_size is {vocab_size}")
+
+
+def _has_settings(vocab_dir: str) -> bool:
+    import tensorflow as tf
+
+    return tf.io.gfile.exists(posixpath.join(str(vocab_dir), contracts.TOKENIZER_FILE))
+
+
+def suffix_indicator(vocab_dir: str) -> str:
+    """tokenizer.json's continuation mark; `##` for a folder with vocab.txt only."""
+    return read_settings(vocab_dir)["suffix_indicator"] if _has_settings(vocab_dir) else SUFFIX_INDICATOR
 
 
 def read_special_ids(vocab_dir: str) -> SpecialIds:
@@ -198,11 +207,9 @@ def read_special_ids(vocab_dir: str) -> SpecialIds:
     Raises:
       FileNotFoundError / ValueError naming the file and key when a file or token is missing.
     """
-    import tensorflow as tf
-
     vocab = read_vocab(vocab_dir)
     names = dict(SPECIAL_TOKEN_KEYS)
-    if tf.io.gfile.exists(posixpath.join(str(vocab_dir), contracts.TOKENIZER_FILE)):
+    if _has_settings(vocab_dir):
         settings = read_settings(vocab_dir)
         names = {key: settings[key] for key in SPECIAL_TOKEN_KEYS}
     ids = {token: i for i, token in enumerate(vocab)}
