@@ -62,6 +62,8 @@ def finetune_tiny(examples, pretrained, vocab, preset, output, train_languages, 
     from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
     from components.evaluation.report import write_report
     from components.push.component import MBertPusher
+    from components.finetuning import trainer_module as tm
+    from components.trainer import custom_config
 
     if (pretrained is None) == (vocab is None):
         raise click.UsageError("give exactly one of --pretrained and --vocab")
@@ -79,9 +81,9 @@ def finetune_tiny(examples, pretrained, vocab, preset, output, train_languages, 
         run_fn="components.finetuning.trainer_module.run_fn",
         examples=examples_in.outputs["result"], base_model=encoder_in.outputs["result"],
         train_args=tfxv1.proto.TrainArgs(), eval_args=tfxv1.proto.EvalArgs(),
-        custom_config={"train_languages": list(train_languages), "max_seq_length": seq_len,
-                       "epochs": epochs, "batch_size": batch_size,
-                       "learning_rate": learning_rate, "seed": seed})
+        custom_config=custom_config(tm.finetuning_config({
+            "train_languages": list(train_languages), "max_seq_length": seq_len, "epochs": epochs,
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed})))
     resolver = latest_blessed_model_resolver()
     evaluator = create_evaluator(examples_in.outputs["result"], trainer.outputs["model"],
                                  resolver.outputs["model"], example_splits=[eval_split])

@@ -42,6 +42,7 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
     from components.ingestion.io import read_examples
     from components.pretraining_examples import builder
     from components.pretraining_examples.component import run_pretraining_example_gen
+    from components.pretraining_examples.config import PretrainingExamplesConfig
     from components.pretraining_examples.tokenizers import load_tokenizer_fn
     from components.vocabulary.files import read_special_ids, write_char_vocabulary
 
@@ -89,7 +90,8 @@ def pretraining_examples(ntrex_dir, vocab_dir, dupe_factors, max_seq_length, rep
             counts = run_pretraining_example_gen(
                 beam.Pipeline(runner="DirectRunner"), examples_uri=str(examples),
                 split_names=summary["split_names"], vocab_dir=vocab_dir, output_uri=str(out),
-                max_seq_length=max_seq_length, dupe_factor=dupe_factor, seed=12345)
+                config=PretrainingExamplesConfig(max_seq_length=max_seq_length,
+                                                 dupe_factor=dupe_factor, seed=12345))
             times.append(time.perf_counter() - started)
         total = sum(split["total"] for split in counts["splits"].values())
         seconds = statistics.median(times)

@@ -30,8 +30,9 @@ def _ours(files_and_languages, vocab_size, output, beam_args):
     from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
 
     from components.vocabulary import beam_pipeline  # pylint: disable=g-import-not-at-top
+    from components.vocabulary.config import VocabularyConfig  # pylint: disable=g-import-not-at-top
 
-    params = beam_pipeline.VocabParams(vocab_size=vocab_size)
+    params = VocabularyConfig(vocab_size=vocab_size)
     start = time.perf_counter()
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
         lines = beam_pipeline.read_text_files(p, files_and_languages)

@@ -4,9 +4,13 @@ Both Trainers (pretraining, fine-tuning) tokenise with the pipeline's vocabulary
 input, it is recorded in ML Metadata (vocabulary -> Trainer -> model lineage), takes part in the
 cache key, and reaches `run_fn` as `fn_args.custom_config["vocab_dir"]` (the artifact's uri):
 no path arithmetic over other artifacts.
+
+The stage's settings travel as one value: its config dataclass as JSON in
+`custom_config["config"]` (`custom_config`), read back by `run_fn` with `read_custom_config`,
+which checks it by the same rules as the YAML (components/settings.py).
 """
 
-from typing import Optional
+from typing import Any, Optional, TypeVar
 
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.components.base import base_component, executor_spec
@@ -15,10 +19,38 @@ from tfx.types import artifact_utils, channel, component_spec, standard_artifact
 from tfx.types import standard_component_specs as specs
 from tfx.utils import json_utils
 
+from components import settings
 from components.vocabulary.artifact import Vocabulary
 
 VOCABULARY_KEY = "vocabulary"
 VOCAB_DIR_KEY = "vocab_dir"  # the custom_config key run_fn reads
+CONFIG_KEY = "config"  # the custom_config key holding the stage's config as JSON
+
+T = TypeVar("T")
+
+
+def custom_config(config: Any, **wiring: Any) -> dict[str, Any]:
+    """A Trainer's custom_config: the stage's config as one JSON value, plus wiring (paths a
+    runner resolves, such as a checkpoint folder)."""
+    return {CONFIG_KEY: settings.to_json(config), **wiring}
+
+
+def read_custom_config(cls: type[T], values: Optional[dict], where: str,
+                       wiring: tuple[str, ...] = ()) -> tuple[T, dict[str, Any]]:
+    """(the stage's config, the wiring values) from a Trainer's custom_config.
+
+    Raises:
+      ConfigError: a bad setting, named as in the YAML (`finetuning.batch_size: ...`).
+      ValueError: a custom_config key that is neither the config nor known wiring.
+    """
+    values = dict(values or {})
+    known = {CONFIG_KEY, VOCAB_DIR_KEY, *wiring}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where} custom_config: unknown key {unknown[0]!r} (the settings go in "
+                         f"{CONFIG_KEY!r} as one {cls.__name__} JSON value; known keys: {sorted(known)})")
+    config = settings.from_json(cls, values.pop(CONFIG_KEY, ""), where)
+    return config, values
 
 
 class _Spec(specs.TrainerSpec):

@@ -46,15 +46,7 @@ def build_encoder(config: EncoderConfig, dtype: str | None = None) -> keras_hub.
 
 def config_from_backbone(backbone: keras_hub.models.BertBackbone) -> EncoderConfig:
     """Returns the `EncoderConfig` describing an existing backbone (e.g. one loaded from a preset)."""
-    return EncoderConfig(
-        vocab_size=backbone.vocabulary_size,
-        num_layers=backbone.num_layers,
-        hidden_dim=backbone.hidden_dim,
-        num_heads=backbone.num_heads,
-        intermediate_dim=backbone.intermediate_dim,
-        max_sequence_length=backbone.max_sequence_length,
-        dropout=float(backbone.dropout),
-    )
+    return EncoderConfig.from_backbone(backbone)
 
 
 # The backbone's embedding layers (keras-hub `BertBackbone` names): word pieces, positions,

@@ -23,6 +23,10 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+# EncoderConfig field -> the `BertBackbone` argument and attribute of another name.
+BACKBONE_NAMES = {"vocab_size": "vocabulary_size"}
+
+
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
     """Shape of a BERT encoder (the keras-nlp `BertBackbone` arguments we use).
@@ -120,12 +124,11 @@ class EncoderConfig:
 
     def backbone_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of keras-nlp's `BertBackbone` for this config."""
-        return dict(
-            vocabulary_size=self.vocab_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            hidden_dim=self.hidden_dim,
-            intermediate_dim=self.intermediate_dim,
-            dropout=self.dropout,
-            max_sequence_length=self.max_sequence_length,
-        )
+        return {BACKBONE_NAMES.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_backbone(cls, backbone: Any) -> "EncoderConfig":
+        """The config of an existing `BertBackbone` (e.g. one loaded from a preset): the
+        inverse of `backbone_kwargs`."""
+        values = {f.name: getattr(backbone, BACKBONE_NAMES.get(f.name, f.name)) for f in dataclasses.fields(cls)}
+        return cls(**{**values, "dropout": float(values["dropout"])})

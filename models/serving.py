@@ -49,7 +49,7 @@ _REPLACEMENT_CHAR = 0xFFFD
 DEFAULT_MAX_BATCH = 1024
 
 
-def default_max_chars(seq_len: int) -> int:
+def default_max_input_chars(seq_len: int) -> int:
     """Characters kept per input before tokenising: far more than seq_len tokens ever need.
 
     The cap bounds the work a hostile 100,000-character input can cause; a sequence of `seq_len`
@@ -58,15 +58,15 @@ def default_max_chars(seq_len: int) -> int:
     return max(1000, 30 * seq_len)
 
 
-def sanitize_text(text: tf.Tensor, max_chars: int) -> tf.Tensor:
-    """Makes any byte string safe to tokenise: valid UTF-8, at most `max_chars` characters.
+def sanitize_text(text: tf.Tensor, max_input_chars: int) -> tf.Tensor:
+    """Makes any byte string safe to tokenise: valid UTF-8, at most `max_input_chars` characters.
 
     Invalid UTF-8 bytes become U+FFFD instead of failing the whole batch; the character cap keeps
     a 100,000-character input from costing more than a long sentence.
 
     Args:
       text: tf.string [batch].
-      max_chars: characters kept from the start of each string.
+      max_input_chars: characters kept from the start of each string.
 
     Returns:
       tf.string [batch].
@@ -74,7 +74,7 @@ def sanitize_text(text: tf.Tensor, max_chars: int) -> tf.Tensor:
     text = tf.strings.unicode_transcode(
         text, input_encoding="UTF-8", output_encoding="UTF-8", errors="replace",
         replacement_char=_REPLACEMENT_CHAR)
-    return tf.strings.substr(text, 0, max_chars, unit="UTF8_CHAR")
+    return tf.strings.substr(text, 0, max_input_chars, unit="UTF8_CHAR")
 
 
 class ServingModule(tf.Module):
@@ -86,20 +86,20 @@ class ServingModule(tf.Module):
         `models.tokenizer.load_tokenizer`.
       labels_file: `labels.txt`, one label per line, line number = class id.
       seq_len: packed sequence length.
-      max_chars: characters kept per input (default `default_max_chars(seq_len)`).
+      max_input_chars: characters kept per input (default `default_max_input_chars(seq_len)`).
       max_batch: most rows one predict call may send (`serving_default`, `predict_text`); it
         bounds the memory one request can take.
     """
 
     def __init__(self, classifier: keras.Model, vocab_dir: str | os.PathLike,
-                 labels_file: str | os.PathLike, seq_len: int, max_chars: int | None = None,
+                 labels_file: str | os.PathLike, seq_len: int, max_input_chars: int | None = None,
                  max_batch: int = DEFAULT_MAX_BATCH):
         super().__init__(name="mbert_serving")
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
             raise ValueError(f"max_batch must be a positive int, got {max_batch!r}")
         self.classifier = classifier
         self.seq_len = int(seq_len)
-        self.max_chars = int(max_chars or default_max_chars(self.seq_len))
+        self.max_input_chars = int(max_input_chars or default_max_input_chars(self.seq_len))
         self.max_batch = max_batch
         # The shared tokenizer carries vocab.txt and tokenizer.json as assets itself.
         self.tokenizer = load_tokenizer(str(vocab_dir))
@@ -120,7 +120,7 @@ class ServingModule(tf.Module):
 
     def featurize(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         """tf.string [batch] -> the encoder inputs, each [batch, seq_len]."""
-        text = sanitize_text(text, self.max_chars)
+        text = sanitize_text(text, self.max_input_chars)
         ids = self.tokenizer.tokenize(text)  # int32 [batch, (pieces)]
         return self.packer.pack(ids)  # each [batch, seq_len]
 

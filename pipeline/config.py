@@ -12,24 +12,27 @@ fails in a second rather than an hour into a run. `mbert` prints the lines and e
 from __future__ import annotations
 
 import dataclasses
-import math
-import operator
 import os
 import pathlib
 import re
-import types
-import typing
-from collections.abc import Callable, Sequence
-from typing import Any, Optional
+from typing import Optional
 
 import yaml
 
-from components.base_model.formats import FORMATS as CHECKPOINT_FORMATS
-from components.ingestion.languages import normalize_language
-from components.ingestion.readers import FORMATS as CORPUS_FORMATS
-from components.ingestion.records import ALL_SPLITS
-from components.vocabulary.learner import SPECIAL_TOKENS
-from models.encoder_config import PRESETS, EncoderConfig
+from components import settings
+# Each stage's settings live with the stage (components/<stage>/config.py); this file puts them
+# together as the YAML's sections and adds what only the pipeline knows (paths, cross-section
+# checks).
+from components.base_model.config import BaseModelConfig
+from components.compression.config import CompressionConfig
+from components.evaluation.config import EvaluationConfig
+from components.finetuning.config import FinetuningConfig
+from components.ingestion.config import CorpusConfig
+from components.pretraining.config import PretrainingConfig
+from components.pretraining_examples.config import PretrainingExamplesConfig
+from components.push.config import PushConfig
+from components.settings import ConfigError, setting
+from components.vocabulary.config import VocabularyConfig
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS_DIR = REPO_ROOT / "configs"
@@ -38,244 +41,6 @@ DEFAULT_CONFIG = CONFIGS_DIR / "demo.yaml"
 
 # The config sections that name input corpora.
 CORPUS_SECTIONS = ("pretraining_corpus", "extra_pretraining_corpus", "labelled_data")
-
-
-class ConfigError(ValueError):
-    """One or more configuration problems; each names its key (`problems`, one line each)."""
-
-    def __init__(self, problems: str | Sequence[str]):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-# Integers without a tighter bound must fit an int32 (TensorFlow's default integer).
-INT_MAX = 2**31 - 1
-SEED_MAX = 2**32 - 1  # what numpy and TensorFlow take as a seed
-# Encoder shape overrides above this are typos, not models (the base preset is 768 wide).
-ENCODER_INT_MAX = 65536
-
-
-@dataclasses.dataclass(frozen=True)
-class _Rule:
-    """What a setting's value may be: a range (inclusive `minimum`/`maximum`, exclusive
-    `above`/`below`), one of `choices`, or what `check` accepts (it returns a problem or None).
-    A list value is checked item by item."""
-
-    minimum: float | None = None
-    maximum: float | None = None
-    above: float | None = None
-    below: float | None = None
-    choices: tuple | None = None
-    check: Callable[[Any], str | None] | None = None
-
-    def problems(self, key: str, value: Any) -> list[str]:
-        if isinstance(value, list):
-            return [problem for i, item in enumerate(value) for problem in self.problems(f"{key}[{i}]", item)]
-        problem = self._problem(value)
-        return [f"{key}: {problem}"] if problem else []
-
-    def _problem(self, value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"must be a finite number, got {value}"
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            maximum = self.maximum
-            if maximum is None and self.below is None and isinstance(value, int):
-                maximum = INT_MAX
-            for bound, holds, words in ((self.minimum, operator.ge, ">="), (maximum, operator.le, "<="),
-                                        (self.above, operator.gt, ">"), (self.below, operator.lt, "<")):
-                if bound is not None and not holds(value, bound):
-                    return f"must be {words} {bound}, got {value}"
-        if self.choices is not None and value not in self.choices:
-            return f"expected one of {', '.join(map(str, self.choices))}, got {value!r}"
-        return self.check(value) if self.check is not None else None
-
-
-def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
-            minimum: float | None = None, maximum: float | None = None, above: float | None = None,
-            below: float | None = None, choices: Sequence | None = None,
-            check: Callable[[Any], str | None] | None = None) -> Any:
-    """A dataclass field with the rule its value must follow (see `_Rule`); the rules of every
-    section are checked in one place, `config_problems`, when a config loads."""
-    rule = _Rule(minimum, maximum, above, below, tuple(choices) if choices is not None else None, check)
-    return dataclasses.field(default=default, default_factory=default_factory, metadata={"rule": rule})
-
-
-def _language_tag(code: str) -> str | None:
-    """Problem with a language code as the ingested data spells it (a normalised tag), or None."""
-    if code == "all":
-        return None
-    tag = normalize_language(code)
-    if tag is None:
-        return f"unknown language code {code!r}"
-    if tag != code:
-        return f"{code!r} is spelled {tag!r} in the ingested data (normalised tags)"
-    return None
-
-
-def _folder_name(name: str) -> str | None:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
-        return f"{name!r} must be letters, digits, '_', '.' or '-' (it names a folder)"
-    return None
-
-
-def _fraction(default: float) -> Any:
-    return setting(default, minimum=0.0, maximum=1.0)
-
-
-def _learning_rate(default: float) -> Any:
-    return setting(default, above=0.0, maximum=1.0)
-
-
-@dataclasses.dataclass
-class CorpusConfig:
-    """One input corpus for the ingestion component."""
-
-    format: str = setting("chatterbot", choices=CORPUS_FORMATS)
-    # Files or folders; relative paths are resolved against the config file's folder.
-    # Span patterns `{SPAN}`, `{YYYY}`/`{MM}`/`{DD}`, `{VERSION}` in a path are resolved by the
-    # ingestion component when it runs (components/ingestion/spans.py): the newest span.
-    inputs: list[str] = dataclasses.field(default_factory=list)
-    max_chars: int = setting(20000, minimum=1, maximum=1_000_000)
-    max_reject_ratio: float = _fraction(0.05)
-
-    def _cross_problems(self):
-        if not self.inputs and self.format != "chatterbot":
-            yield "inputs", f"format {self.format!r} needs at least one input path"
-
-
-@dataclasses.dataclass
-class VocabularyConfig:
-    vocab_size: int = setting(8000, minimum=100, maximum=2_000_000)
-    smoothing: float = _fraction(0.7)
-    lower_case: bool = False
-    num_unused: int = setting(100, minimum=0, maximum=100_000)
-    max_characters: int = setting(10000, minimum=1, maximum=1_000_000)
-    # Unseen common Hangul / hanzi / kanji added for the scripts the corpus uses, so held-out
-    # text stays off [UNK]; -1 = a twentieth of vocab_size, 0 = none.
-    seed_characters: int = setting(-1, minimum=-1, maximum=1_000_000)
-
-    def _cross_problems(self):
-        # The special tokens, the [unusedN] ones and at least one character.
-        if self.vocab_size < len(SPECIAL_TOKENS) + self.num_unused + 1:
-            yield "vocab_size", (f"{self.vocab_size} leaves no room for text after the "
-                                 f"{len(SPECIAL_TOKENS)} special tokens and num_unused={self.num_unused}")
-
-
-@dataclasses.dataclass
-class PretrainingExamplesConfig:
-    # [CLS] a [SEP] b [SEP] needs 5 positions; 512 is BERT's position-embedding table.
-    max_seq_length: int = setting(128, minimum=8, maximum=8192)
-    short_seq_prob: float = _fraction(0.1)
-    dupe_factor: int = setting(10, minimum=1, maximum=1000)
-    smoothing: float = _fraction(0.7)
-    # 0 = every b follows its a (no next-sentence task: set pretraining.next_sentence_prediction
-    # false too).
-    random_next_prob: float = _fraction(0.5)
-    # Share of translation pairs (XLM's TLM) among the training instances, made from sentences
-    # aligned across languages (NTREX lines, SIB-200 index_id); 0 = plain M-BERT.
-    translation_fraction: float = _fraction(0.0)
-    seed: int = setting(12345, minimum=0, maximum=SEED_MAX)
-
-
-@dataclasses.dataclass
-class PretrainingConfig:
-    preset: str = setting("tiny", choices=sorted(PRESETS))
-    train_steps: int = setting(1000, minimum=1)
-    # 0 = the whole eval split.
-    eval_steps: int = setting(20, minimum=0)
-    batch_size: int = setting(32, minimum=1, maximum=65536)
-    learning_rate: float = _learning_rate(1e-4)
-    warmup_steps: int = setting(100, minimum=0)
-    weight_decay: float = setting(0.01, minimum=0.0, maximum=1.0)
-    # 0 = no clipping.
-    clip_norm: float = setting(1.0, minimum=0.0)
-    checkpoint_every: int = setting(500, minimum=1)
-    mask_rate: float = setting(0.15, above=0.0, below=1.0)
-    max_predictions: int = setting(20, minimum=1, maximum=8192)
-    whole_word_masking: bool = False
-    # BERT's next-sentence prediction; false = masked LM only (RoBERTa, XLM).
-    next_sentence_prediction: bool = True
-    # Encoder shape overrides of the preset (num_layers, hidden_dim, num_heads,
-    # intermediate_dim, max_sequence_length, dropout).
-    encoder: dict = dataclasses.field(default_factory=dict)
-    shuffle_buffer: int = setting(10000, minimum=1, maximum=10_000_000)
-    # "auto" turns bfloat16 / XLA on where the hardware supports them.
-    mixed_precision: str = setting("auto", choices=("auto", "true", "false"))
-    jit_compile: str = setting("auto", choices=("auto", "true", "false"))
-    tpu: Optional[str] = None
-
-    def encoder_config(self) -> EncoderConfig:
-        """The encoder shape (vocab_size 1 stands in for the vocabulary's size, known only once
-        it is built); ValueError names the bad override."""
-        return EncoderConfig.preset(self.preset, 1, **self.encoder)
-
-    def _cross_problems(self):
-        if "vocab_size" in self.encoder:
-            yield "encoder.vocab_size", "comes from the vocabulary; set vocabulary.vocab_size instead"
-            return
-        for name, value in self.encoder.items():
-            if isinstance(value, int) and not isinstance(value, bool) and value > ENCODER_INT_MAX:
-                yield f"encoder.{name}", f"must be <= {ENCODER_INT_MAX}, got {value}"
-                return
-        if self.preset in PRESETS:
-            try:
-                self.encoder_config()
-            except ValueError as e:
-                yield "encoder", str(e)
-
-
-@dataclasses.dataclass
-class FinetuningConfig:
-    # Normalised language tags as the ingested data has them (`en`, `zh-Hans`), or "all".
-    train_languages: list[str] = setting(default_factory=lambda: ["en"], check=_language_tag)
-    max_seq_length: int = setting(128, minimum=8, maximum=8192)
-    batch_size: int = setting(32, minimum=1, maximum=65536)
-    learning_rate: float = _learning_rate(5e-5)
-    epochs: int = setting(3, minimum=1, maximum=100_000)
-    # Length in optimiser steps (0 = `epochs` passes over the rows), evaluated every eval_every
-    # steps for early stopping and the best weights.
-    train_steps: int = setting(0, minimum=0)
-    eval_every: int = setting(100, minimum=1)
-    dropout: float = setting(0.1, minimum=0.0, below=1.0)
-    # "cls": BERT's pooled [CLS]; "mean": token vectors averaged (for an encoder pretrained
-    # without next-sentence prediction, whose [CLS] and pooler never trained).
-    pooling: str = setting("cls", choices=("cls", "mean"))
-    # Keep the encoder's embedding layers as pretrained: fine-tuned on one language, the other
-    # languages' word pieces then stay where pretraining put them (zero-shot transfer).
-    freeze_embeddings: bool = False
-    early_stopping_patience: int = setting(2, minimum=0)
-    # What early stopping and the kept weights follow on the eval split: "loss" or "accuracy".
-    early_stopping_metric: str = setting("loss", choices=("loss", "accuracy"))
-    # A local keras-nlp preset directory (e.g. a downloaded bert_base_multi) to fine-tune instead
-    # of the encoder this pipeline pretrained; relative to the config file.
-    pretrained_preset_dir: Optional[str] = None
-    random_init: bool = False
-    shuffle_labels: bool = False
-    seed: int = setting(0, minimum=0, maximum=SEED_MAX)
-    # Most rows one call to the exported model may send; it bounds a request's memory.
-    max_serving_batch: int = setting(1024, minimum=1, maximum=1_000_000)
-
-
-@dataclasses.dataclass
-class EvaluationConfig:
-    # Which splits of the labelled data the Evaluator reads ("test" where the source has one).
-    splits: list[str] = setting(default_factory=lambda: ["eval"], choices=ALL_SPLITS)
-    min_accuracy: float = _fraction(0.0)
-    # No language may lose more than this (absolute accuracy, 0.05 = 5 points) against the
-    # latest blessed model.
-    max_language_drop: float = _fraction(0.05)
-
-
-@dataclasses.dataclass
-class PushConfig:
-    # Where pushed models go. Relative: inside the run's output folder (`..` may not leave it).
-    # Absolute: inside this repository or the config file's folder, unless
-    # allow_any_serving_dir is true. gs:// and other URLs are taken as they are.
-    serving_dir: str = "serving"
-    model_name: str = setting("mbert_classifier", check=_folder_name)
-    allow_any_serving_dir: bool = False
 
 
 @dataclasses.dataclass
@@ -293,71 +58,6 @@ class VertexConfig:
     trainer_memory_gib: float = setting(30.0, above=0.0, maximum=16384.0)
     trainer_accelerator_type: Optional[str] = None  # e.g. NVIDIA_TESLA_A100, TPU_V3
     trainer_accelerator_count: int = setting(0, minimum=0, maximum=64)
-
-
-@dataclasses.dataclass
-class CompressionConfig:
-    """Distil the fine-tuned classifier into a smaller student, quantise it, and push it under its
-    own model name when no language drops more than max_language_drop against the teacher and it
-    answers faster (components/compression)."""
-
-    # The student's encoder; 0 = half the teacher's layers (at least 1), the teacher's width.
-    num_layers: int = setting(0, minimum=0, maximum=1000)
-    hidden_dim: int = setting(0, minimum=0, maximum=65536)
-    num_heads: int = setting(0, minimum=0, maximum=1024)
-    intermediate_dim: int = setting(0, minimum=0, maximum=262144)
-    # Softening of the teacher's distribution and the soft term's share of the loss.
-    temperature: float = setting(2.0, above=0.0, maximum=100.0)
-    soft_weight: float = _fraction(0.5)
-    train_steps: int = setting(1000, minimum=1)
-    batch_size: int = setting(32, minimum=1, maximum=65536)
-    learning_rate: float = _learning_rate(5e-4)
-    eval_every: int = setting(100, minimum=1)
-    # Which evaluation's student is kept: "accuracy" (best eval accuracy) or "kl" (closest to
-    # the teacher's distribution).
-    keep_by: str = setting("accuracy", choices=("accuracy", "kl"))
-    # Rows of the pretraining corpus's text the teacher labels for the soft term (0 = none).
-    unlabelled_rows: int = setting(0, minimum=0)
-    # "int8": weights (and per-call activations) of dense layers and embeddings in int8.
-    quantize: str = setting("int8", choices=("int8", "none"))
-    # No language may lose more accuracy than this (absolute, 0.02 = 2 points) against the teacher.
-    max_language_drop: float = _fraction(0.02)
-    # The compressed model's p50 latency must be below this share of the teacher's.
-    max_latency_ratio: float = setting(1.0, above=0.0, maximum=1.0)
-    # TF Serving name of the compressed model ("" = push.model_name + "_compressed").
-    model_name: str = setting("", check=lambda value: _folder_name(value) if value else None)
-    seed: int = setting(0, minimum=0, maximum=SEED_MAX)
-
-    def _cross_problems(self):
-        if self.hidden_dim and self.num_heads and self.hidden_dim % self.num_heads:
-            yield "hidden_dim", f"{self.hidden_dim} is not a multiple of num_heads {self.num_heads}"
-
-    def student(self) -> dict:
-        """The student's EncoderConfig overrides (keys left at 0 are left out)."""
-        return {key: getattr(self, key) for key in ("num_layers", "hidden_dim", "num_heads",
-                                                    "intermediate_dim") if getattr(self, key)}
-
-
-BASE_MODEL_MODES = ("finetune", "continue-pretraining")
-
-
-@dataclasses.dataclass
-class BaseModelConfig:
-    """Start from an existing BERT checkpoint instead of pretraining from scratch.
-
-    The checkpoint's vocabulary replaces the vocabulary stage (same Vocabulary artifact), its
-    casing the tokenizer's, its config the encoder preset. `finetune` skips pretraining;
-    `continue-pretraining` runs the pretraining stage (MLM + NSP) from the checkpoint's encoder
-    and heads on `pretraining_corpus` first.
-    """
-
-    # bert-tf1 | huggingface | keras-hub
-    format: str = setting("", choices=CHECKPOINT_FORMATS)
-    # A local folder (relative to the config file) or gs://...
-    path: str = setting("", check=lambda value: None if value else "the checkpoint folder is required")
-    mode: str = setting("finetune", choices=BASE_MODEL_MODES)
-    # None = as the checkpoint says (its tokenizer files, folder name or vocabulary).
-    lower_case: Optional[bool] = None
 
 
 @dataclasses.dataclass
@@ -429,78 +129,6 @@ class PipelineConfig:
         return max(lengths, key=lambda item: item[0])
 
 
-def _check_type(value: Any, annotation: Any, key: str, problems: list[str]) -> Any:
-    """Returns value converted to annotation, or raises ConfigError naming key.
-
-    Problems inside a nested section are added to `problems` (the section is still built, from
-    its valid keys), so that one load reports every problem.
-    """
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _check_type(value, inner, key, problems)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
-        (inner,) = typing.get_args(annotation)
-        return [_check_type(v, inner, f"{key}[{i}]", problems) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return _from_dict(annotation, value, f"{key}.", problems)
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            raise ConfigError(f"{key}: number out of range: {value}") from None
-    if annotation is bool and not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if annotation in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}")
-    if not isinstance(value, annotation):
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-        raise ConfigError(f"{key}: expected {annotation.__name__}, got {type(value).__name__} ({shown})")
-    return value
-
-
-def _from_dict(cls: type, data: dict, prefix: str, problems: list[str]):
-    """Builds cls from the keys of data that are known and of the right type; the others are
-    added to problems (and left at their defaults)."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in sorted(set(data) - names, key=str):
-        problems.append(f"unknown key {prefix}{key} (known keys under "
-                        f"{prefix.rstrip('.') or 'the top level'}: {', '.join(sorted(names))})")
-    values = {}
-    for key, value in data.items():
-        if key in names:
-            try:
-                values[key] = _check_type(value, hints[key], f"{prefix}{key}", problems)
-            except ConfigError as e:
-                problems.extend(e.problems)
-    return cls(**values)
-
-
-def config_problems(section: Any, prefix: str = "") -> list[str]:
-    """Every rule of every setting (`setting(...)`) and every cross-key check of a section and
-    the sections inside it, as one line per problem, each starting with its key."""
-    problems = []
-    for field in dataclasses.fields(section):
-        value = getattr(section, field.name)
-        key = f"{prefix}{field.name}"
-        if dataclasses.is_dataclass(value):
-            problems += config_problems(value, f"{key}.")
-        elif "rule" in field.metadata:
-            problems += field.metadata["rule"].problems(key, value)
-    if not problems and hasattr(section, "_cross_problems"):
-        # Cross-key checks assume each key is valid on its own.
-        problems += [f"{prefix}{key}: {message}" for key, message in section._cross_problems()]
-    return problems
-
-
 def config_from_dict(data: dict, base_dir: pathlib.Path | str = ".") -> PipelineConfig:
     """Builds a PipelineConfig from a mapping; relative paths resolve against base_dir.
 
@@ -511,8 +139,8 @@ def config_from_dict(data: dict, base_dir: pathlib.Path | str = ".") -> Pipeline
     if not isinstance(data, dict):
         raise ConfigError("the configuration must be a mapping at the top level")
     problems: list[str] = []
-    config = _from_dict(PipelineConfig, data, "", problems)
-    problems += config_problems(config)
+    config = settings.build(PipelineConfig, data, "", problems)
+    problems += settings.rule_problems(config)
     base = pathlib.Path(base_dir).resolve()
     for section in CORPUS_SECTIONS:
         corpus = getattr(config, section)

@@ -18,11 +18,11 @@ PretrainingExampleGen and the pretraining Trainer from it (base_model = the impo
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Optional
 
 from tfx import v1 as tfx
 
+from components import settings
 from components.base_model.component import BaseModelImport
 from components.compression.component import CompressionGate, StudentDistillation
 from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
@@ -30,18 +30,13 @@ from components.ingestion import spans
 from components.ingestion.component import CorpusIngestion
 from components.pretraining_examples.component import PretrainingExampleGen
 from components.push.component import MBertPusher
-from components.trainer import MBertTrainer
+from components.trainer import MBertTrainer, custom_config
 from components.vocabulary.component import VocabularyGen
 from pipeline.config import CORPUS_SECTIONS, ConfigError, CorpusConfig, PipelineConfig
 
 # TFX Trainer entry points, by module path.
 PRETRAINING_RUN_FN = "components.pretraining.trainer_module.run_fn"
 FINETUNING_RUN_FN = "components.finetuning.trainer_module.run_fn"
-# The `finetuning:` settings the fine-tuning run_fn reads (components/finetuning/trainer_module.py).
-FINETUNING_KEYS = ("train_languages", "max_seq_length", "batch_size", "learning_rate", "epochs",
-                   "train_steps", "eval_every", "dropout", "pooling", "freeze_embeddings",
-                   "early_stopping_patience", "early_stopping_metric", "pretrained_preset_dir",
-                   "random_init", "shuffle_labels", "seed", "max_serving_batch")
 
 
 @dataclasses.dataclass
@@ -58,10 +53,7 @@ class PipelinePaths:
 def _ingest_and_validate(name: str, corpus: CorpusConfig, span: Optional[int]) -> list:
     """Ingestion (spans resolved when it runs; `span` pins one for a backfill) and its checks."""
     ingestion = CorpusIngestion(
-        format=corpus.format,
-        inputs=corpus.inputs,
-        max_chars=corpus.max_chars,
-        max_reject_ratio=corpus.max_reject_ratio,
+        corpus,
         range_config=spans.span_range(span) if span is not None and _has_span(corpus) else None,
     ).with_id(f"{name}_ingestion")
     statistics = tfx.components.StatisticsGen(
@@ -80,20 +72,15 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
     """Vocabulary (unless given), instances, pretraining Trainer (from initial_model if given)."""
     stage = []
     if vocabulary is None:
-        vocab = config.vocabulary
         stage.append(VocabularyGen(
             examples=corpus_examples, extra_examples=extra_examples,
-            vocab_size=vocab.vocab_size, smoothing=vocab.smoothing,
-            lower_case=vocab.lower_case, num_unused=vocab.num_unused, max_chars=vocab.max_characters,
-            seed_characters=vocab.seed_characters,
+            config=settings.to_json(config.vocabulary),
         ).with_id("vocabulary"))
         vocabulary = stage[0].outputs["vocabulary"]
     ex = config.pretraining_examples
     instances = PretrainingExampleGen(
         examples=corpus_examples, extra_examples=extra_examples, vocabulary=vocabulary,
-        max_seq_length=ex.max_seq_length, short_seq_prob=ex.short_seq_prob,
-        dupe_factor=ex.dupe_factor, smoothing=ex.smoothing, random_next_prob=ex.random_next_prob,
-        translation_fraction=ex.translation_fraction, seed=ex.seed,
+        config=settings.to_json(ex),
     ).with_id("pretraining_examples")
     pt = config.pretraining
     trainer = MBertTrainer(
@@ -103,28 +90,10 @@ def _pretraining(config: PipelineConfig, paths: "PipelinePaths", corpus_examples
         base_model=initial_model,
         train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=pt.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=pt.eval_steps),
-        custom_config={
-            "encoder_preset": pt.preset,
-            "encoder": pt.encoder,
-            "batch_size": pt.batch_size,
-            "seq_len": ex.max_seq_length,
-            "max_predictions": pt.max_predictions,
-            "mask_rate": pt.mask_rate,
-            "whole_word": pt.whole_word_masking,
-            "next_sentence_prediction": pt.next_sentence_prediction,
-            "shuffle_buffer": pt.shuffle_buffer,
-            "learning_rate": pt.learning_rate,
-            "warmup_steps": pt.warmup_steps,
-            "weight_decay": pt.weight_decay,
-            "clip_norm": pt.clip_norm,
-            "checkpoint_every": pt.checkpoint_every,
-            "mixed_precision": _flag(pt.mixed_precision),
-            "jit_compile": _flag(pt.jit_compile),
-            "tpu": pt.tpu,
-            "seed": ex.seed,
+        custom_config=custom_config(
+            dataclasses.replace(pt, seq_len=ex.max_seq_length, seed=ex.seed),
             # Stable across executions so a killed and re-run Trainer resumes (per inputs).
-            "checkpoint_dir": f"{paths.pipeline_root}/checkpoints/pretraining",
-        },
+            checkpoint_dir=f"{paths.pipeline_root}/checkpoints/pretraining"),
     ).with_id("pretraining_trainer")
     return stage + [instances, trainer]
 
@@ -194,7 +163,7 @@ def _finetuning_trainer(config: PipelineConfig, labelled_examples, pretrained_en
         base_model=pretrained_encoder,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={key: getattr(ft, key) for key in FINETUNING_KEYS},
+        custom_config=custom_config(ft),
     ).with_id("finetuning_trainer")
 
 
@@ -229,14 +198,10 @@ def _compression(config: PipelineConfig, paths: "PipelinePaths", labelled_exampl
                  teacher, teacher_blessing, push: bool) -> list:
     """Distil + quantise the fine-tuned teacher, gate by language and latency, push on its own."""
     c = config.compression
-    params = {"student": c.student(), "temperature": c.temperature, "soft_weight": c.soft_weight,
-              "train_steps": c.train_steps, "batch_size": c.batch_size,
-              "learning_rate": c.learning_rate, "eval_every": c.eval_every,
-              "max_unlabelled_rows": c.unlabelled_rows, "keep_by": c.keep_by, "seed": c.seed}
     distillation = StudentDistillation(
         teacher=teacher, examples=labelled_examples,
         unlabelled_examples=corpus_examples if c.unlabelled_rows else None,
-        params=json.dumps(params, sort_keys=True), quantize=c.quantize,
+        config=settings.to_json(c.for_distillation()),
     ).with_id("compression")
     evaluator = create_evaluator(
         examples=labelled_examples, model=distillation.outputs["model"], baseline_model=teacher,
@@ -263,10 +228,6 @@ def _first_output(steps: list, key: str):
 
 def _has_span(corpus: CorpusConfig) -> bool:
     return any(spans.has_span(path) for path in corpus.inputs)
-
-
-def _flag(value: str):
-    return {"auto": "auto", "true": True, "false": False}[value]
 
 
 def create_pipeline(config: PipelineConfig, paths: PipelinePaths,

@@ -2,6 +2,7 @@
 Face folder and a keras-hub preset must load into the same encoder (and heads), and bad folders
 must fail before training with the file and the variable named."""
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -341,18 +342,22 @@ def test_restore_initial_model_copies_encoder_and_heads(imported_export):
 
 
 def test_pretraining_trainer_starts_from_initial_model_dir(imported_export, tmp_path):
+    from components import settings
+    from components.pretraining.config import PretrainingConfig
     from components.pretraining.training import train
     from models.encoder import load_pretrained_encoder
 
     records = tmp_path / "train.tfrecord.gz"
     _random_instances(records, 8, 16, len(tiny.TINY_VOCAB))
     hparams = {"train_steps": 1, "batch_size": 4, "seq_len": 16, "max_predictions": 3,
-               "learning_rate": 0.0, "warmup_steps": 0, "weight_decay": 0.0, "eval_steps": None,
-               "mixed_precision": False, "jit_compile": False, "seed": 1,
-               "encoder_preset": "small",  # ignored: the shape comes from the initial model
-               "initial_model_dir": str(imported_export["encoder_dir"])}
-    result = train(hparams, str(records), None, tmp_path / "model",
-                   vocab_dir=imported_export["vocab_dir"], export_dir=tmp_path / "export")
+               "warmup_steps": 0, "weight_decay": 0.0, "eval_steps": None,
+               "mixed_precision": "false", "jit_compile": "false", "seed": 1,
+               "preset": "small"}  # ignored: the shape comes from the initial model
+    # Learning rate 0 (refused by the settings' rules, so set past them): nothing may move.
+    config = dataclasses.replace(settings.parse(PretrainingConfig, hparams, "pretraining"), learning_rate=0.0)
+    result = train(config, str(records), None, tmp_path / "model",
+                   vocab_dir=imported_export["vocab_dir"], export_dir=tmp_path / "export",
+                   initial_model_dir=str(imported_export["encoder_dir"]))
     assert result.steps_run == 1
     exported = load_pretrained_encoder(tmp_path / "export")
     # Learning rate 0: the exported encoder is the imported one, not a fresh `small` preset.

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import test_finetuning_support as support
+from components import settings
 from components.compression import compress as compress_lib
+from components.compression.config import CompressionConfig
 from components.compression import distillation
 from components.finetuning import trainer_module as tm
 from models.encoder_config import EncoderConfig
@@ -23,7 +25,7 @@ def teacher(sample_sib200_dir, tmp_path_factory):
     texts = [row[2] for code in support.SIB_LANGS
              for row in support.read_sib200(sample_sib200_dir, code, "train", 48)]
     pretrained = support.tiny_pretrained_dir(root / "pretrained", texts)
-    params = tm.finetuning_params({"train_languages": "all", "max_seq_length": 32, "batch_size": 16,
+    params = tm.finetuning_config({"train_languages": ["all"], "max_seq_length": 32, "batch_size": 16,
                                    "learning_rate": 3e-3, "train_steps": 150, "eval_every": 150,
                                    "pooling": "mean", "dropout": 0.0})
     tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
@@ -66,12 +68,15 @@ def test_student_shape_defaults_to_half_the_layers_and_rejects_unknown_keys():
     assert distillation.student_config(teacher_config, {}).num_layers == 2
     narrow = distillation.student_config(teacher_config, {"num_layers": 1, "hidden_dim": 128})
     assert (narrow.num_layers, narrow.hidden_dim, narrow.num_heads, narrow.intermediate_dim) == (1, 128, 2, 512)
-    with pytest.raises(ValueError, match="unknown student key 'layers'"):
-        distillation.DistillationParams.from_json(json.dumps({"student": {"layers": 1}}))
-    with pytest.raises(ValueError, match="unknown key 'temp'"):
-        distillation.DistillationParams.from_json(json.dumps({"temp": 2}))
-    with pytest.raises(ValueError, match="keep_by must be one of"):
-        distillation.DistillationParams.from_json(json.dumps({"keep_by": "loss"}))
+    with pytest.raises(ValueError, match="unknown key compression.layers "):
+        settings.from_json(CompressionConfig, json.dumps({"layers": 1}), "compression")
+    with pytest.raises(ValueError, match="unknown key compression.temp "):
+        settings.from_json(CompressionConfig, json.dumps({"temp": 2}), "compression")
+    with pytest.raises(ValueError, match="compression.keep_by: expected one of accuracy, kl, got 'loss'"):
+        settings.from_json(CompressionConfig, json.dumps({"keep_by": "loss"}), "compression")
+    # The distillation's settings leave the gate's and the push's keys out of its cache key.
+    tuned = CompressionConfig(num_layers=1, max_latency_ratio=0.5, model_name="small")
+    assert tuned.for_distillation() == CompressionConfig(num_layers=1)
 
 
 def test_kept_weights_follow_eval_accuracy_or_kl():
@@ -101,11 +106,11 @@ def test_distillation_loss_mixes_soft_and_hard_terms_and_skips_missing_labels():
 
 def test_student_learns_from_the_teacher_and_int8_model_is_smaller_with_the_same_signature(teacher, tmp_path):
     examples, teacher_dir = teacher
-    params = distillation.DistillationParams(student={"num_layers": 1}, train_steps=60, eval_every=20,
-                                             batch_size=16, learning_rate=1e-3, temperature=2.0)
+    params = CompressionConfig(num_layers=1, train_steps=60, eval_every=20, batch_size=16,
+                               learning_rate=1e-3, temperature=2.0, quantize="int8")
     summary = compress_lib.compress(str(teacher_dir), [str(examples / "Split-train/*")],
                                     [str(examples / "Split-eval/*")], str(tmp_path / "served"),
-                                    str(tmp_path / "run"), params, quantize="int8")
+                                    str(tmp_path / "run"), params)
     # The student started from the teacher's embeddings and its lower layer, and learned.
     assert {"token_embedding", "transformer_layer_0", "logits"} <= set(summary["copied_from_teacher"])
     assert "transformer_layer_1" not in summary["copied_from_teacher"]
@@ -182,7 +187,7 @@ def test_compressed_model_is_pushed_under_its_own_name_only_when_no_language_dro
     texts = [row[2] for code in support.SIB_LANGS
              for row in support.read_sib200(sample_sib200_dir, code, "train", 48)]
     pretrained = support.tiny_pretrained_dir(tmp_path / "pretrained", texts, num_layers=4)
-    params = tm.finetuning_params({"train_languages": "all", "max_seq_length": 32, "batch_size": 16,
+    params = tm.finetuning_config({"train_languages": ["all"], "max_seq_length": 32, "batch_size": 16,
                                    "learning_rate": 5e-3, "train_steps": 200, "eval_every": 200,
                                    "dropout": 0.0, "seed": 3})
     tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
@@ -249,8 +254,8 @@ def test_bench_verdict_compares_every_language_with_the_teacher():
 
 def test_unlabelled_rows_are_added_with_the_soft_term_only(teacher, tmp_path):
     examples, teacher_dir = teacher
-    params = distillation.DistillationParams(train_steps=2, eval_every=2, batch_size=8,
-                                             max_unlabelled_rows=20, languages=["en"])
+    params = CompressionConfig(train_steps=2, eval_every=2, batch_size=8, unlabelled_rows=20,
+                               languages=["en"])
     _, _, summary = distillation.distil(
         str(teacher_dir), [str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
         str(tmp_path / "run"), params, unlabelled_files=[str(examples / "Split-eval/*")])

@@ -1,5 +1,6 @@
 """Pipeline settings: every shipped config loads; mistakes are named by key before anything runs."""
 
+import json
 import os
 import pathlib
 import time
@@ -95,7 +96,7 @@ def test_invalid_values_are_named(data, key):
 
 
 @pytest.mark.parametrize("data, line", [
-    ({"vocabulary": {"vocab_size": 0}}, "vocabulary.vocab_size: must be >= 100, got 0"),
+    ({"vocabulary": {"vocab_size": 0}}, "vocabulary.vocab_size: must be >= 6, got 0"),
     ({"vocabulary": {"vocab_size": 200, "num_unused": 500}},
      "vocabulary.vocab_size: 200 leaves no room for text after the 5 special tokens and num_unused=500"),
     ({"pretraining": {"batch_size": 0}}, "pretraining.batch_size: must be >= 1, got 0"),
@@ -269,3 +270,48 @@ def test_mbert_run_reports_other_config_mistakes_without_traceback(tmp_path, con
     result = CliRunner().invoke(cli.main, ["run", "--config", str(path)])
     assert result.exit_code == 2, result.output
     assert key in result.output and "Traceback" not in result.output
+
+
+def test_each_stage_gets_its_section_as_one_value_checked_again_on_arrival(tmp_path):
+    """create_pipeline hands every stage its typed section as one JSON value; reading it back
+    gives the same object, and a value a component reads is checked by the YAML's rules."""
+    import dataclasses
+
+    from components import settings
+    from components.compression.config import CompressionConfig
+    from components.finetuning.config import FinetuningConfig
+    from components.ingestion.config import CorpusConfig
+    from components.pretraining.config import PretrainingConfig
+    from components.pretraining_examples.config import PretrainingExamplesConfig
+    from components.vocabulary.config import VocabularyConfig
+    from pipeline.pipeline import PipelinePaths, create_pipeline
+
+    config = config_from_dict({
+        "pretraining_corpus": {"format": "ntrex", "inputs": ["corpus"], "max_record_chars": 500},
+        "labelled_data": {"format": "sib200", "inputs": ["labelled"]},
+        "vocabulary": {"vocab_size": 300, "num_unused": 3},
+        "pretraining_examples": {"max_seq_length": 64, "seed": 9},
+        "pretraining": {"train_steps": 7, "warmup_steps": 2, "learning_rate": 0.002},
+        "finetuning": {"train_languages": ["de", "fr"], "learning_rate": 0.0003},
+        "compression": {"num_layers": 1, "max_latency_ratio": 0.5}}, base_dir=tmp_path)
+    paths = PipelinePaths(str(tmp_path / "root"), str(tmp_path / "m.sqlite"), str(tmp_path / "serving"))
+    nodes = {node.id: node for node in create_pipeline(config, paths).components}
+
+    def received(node_id, cls, key="config"):
+        value = nodes[node_id].exec_properties[key]
+        if key == "custom_config":
+            value = json.loads(value)["config"]
+        return settings.from_json(cls, value, node_id)
+
+    assert received("corpus_ingestion", CorpusConfig) == config.pretraining_corpus
+    assert received("labelled_ingestion", CorpusConfig) == config.labelled_data
+    assert received("vocabulary", VocabularyConfig) == config.vocabulary
+    assert received("pretraining_examples", PretrainingExamplesConfig) == config.pretraining_examples
+    assert received("finetuning_trainer", FinetuningConfig, "custom_config") == config.finetuning
+    # The pipeline fills the pretraining fields another section sets.
+    assert received("pretraining_trainer", PretrainingConfig, "custom_config") == dataclasses.replace(
+        config.pretraining, seq_len=64, seed=9)
+    # The gate's and the push's keys stay out of the distillation's cache key.
+    assert received("compression", CompressionConfig) == CompressionConfig(num_layers=1)
+    with pytest.raises(ConfigError, match=r"pretraining_trainer\.learning_rate: must be <= 1\.0, got 3\.0"):
+        settings.from_json(PretrainingConfig, '{"learning_rate": 3.0}', "pretraining_trainer")

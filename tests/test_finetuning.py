@@ -1,13 +1,16 @@
 """Fine-tuning: data selection and labels, encoder sources, the Trainer's run on SIB-200 rows."""
 
 import json
+import types
 
 import numpy as np
 import pytest
 
 import test_finetuning_support as support
+from components import settings
 from components.finetuning import data
 from components.finetuning import trainer_module as tm
+from components.trainer import custom_config
 
 SIB_LABELS = ["entertainment", "geography", "health", "politics", "science/technology", "sports",
               "travel"]
@@ -32,17 +35,33 @@ def _split(rows):
         source=np.array([r[3] for r in rows], dtype=object))
 
 
-def test_params_reject_unknown_keys_and_bad_values():
-    with pytest.raises(ValueError, match="unknown key 'epoch'"):
-        tm.finetuning_params({"epoch": 3})
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
-        tm.finetuning_params({"batch_size": "32"})
-    with pytest.raises(ValueError, match="max_serving_batch must be a positive int"):
-        tm.finetuning_params({"max_serving_batch": 0})
-    with pytest.raises(ValueError, match="early_stopping_metric must be 'loss' or 'accuracy'"):
-        tm.finetuning_params({"early_stopping_metric": "f1"})
-    assert tm.finetuning_params({"epochs": 1})["train_languages"] == "all"
-    assert tm.finetuning_params({})["max_serving_batch"] == 1024
+def test_config_rejects_unknown_keys_and_bad_values():
+    with pytest.raises(ValueError, match="unknown key finetuning.epoch "):
+        tm.finetuning_config({"epoch": 3})
+    with pytest.raises(ValueError, match=r"finetuning.batch_size: expected int, got str \('32'\)"):
+        tm.finetuning_config({"batch_size": "32"})
+    with pytest.raises(ValueError, match="finetuning.max_serving_batch: must be >= 1, got 0"):
+        tm.finetuning_config({"max_serving_batch": 0})
+    with pytest.raises(ValueError, match="finetuning.early_stopping_metric: expected one of loss, accuracy"):
+        tm.finetuning_config({"early_stopping_metric": "f1"})
+    # One default, whoever builds the settings: the YAML section's.
+    from pipeline.config import config_from_dict
+
+    assert tm.finetuning_config({"epochs": 1}).train_languages == ["en"]
+    assert config_from_dict({}).finetuning == tm.finetuning_config({})
+    assert tm.finetuning_config({}).max_serving_batch == 1024
+
+
+def test_run_fn_reads_one_serialised_config(tmp_path):
+    """run_fn takes the settings as one JSON value, checked by the YAML's rules."""
+    fn_args = types.SimpleNamespace(custom_config={"config": '{"batch_size": 0}'}, model_run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="finetuning.batch_size: must be >= 1, got 0"):
+        tm.run_fn(fn_args)
+    fn_args.custom_config = {"batch_size": 8}
+    with pytest.raises(ValueError, match="unknown key 'batch_size'"):
+        tm.run_fn(fn_args)
+    config = tm.finetuning_config({"train_languages": ["all"], "batch_size": 8})
+    assert settings.from_json(type(config), custom_config(config)["config"], "finetuning") == config
 
 
 def test_read_split_reads_every_record_with_its_source(sib_rows):
@@ -91,7 +110,7 @@ def test_finetune_on_english_exports_a_serving_model(sib_rows, tmp_path):
     import tensorflow as tf
 
     examples, pretrained = sib_rows
-    params = tm.finetuning_params({"train_languages": ["en"], "max_seq_length": 32,
+    params = tm.finetuning_config({"train_languages": ["en"], "max_seq_length": 32,
                                    "batch_size": 8, "epochs": 5, "learning_rate": 1e-3,
                                    "max_serving_batch": 2})
     summary = tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
@@ -117,7 +136,7 @@ def test_frozen_embeddings_stay_as_pretrained_and_the_layers_above_train(sib_row
     from models.encoder import EMBEDDING_LAYERS, load_pretrained_encoder
 
     examples, pretrained = sib_rows
-    params = tm.finetuning_params({"train_languages": ["en"], "max_seq_length": 32, "batch_size": 8,
+    params = tm.finetuning_config({"train_languages": ["en"], "max_seq_length": 32, "batch_size": 8,
                                    "learning_rate": 1e-2, "train_steps": 4, "eval_every": 4,
                                    "freeze_embeddings": freeze})
     tm.finetune([str(examples / "Split-train/*")], [str(examples / "Split-eval/*")],
@@ -147,7 +166,7 @@ def test_encoder_from_a_local_keras_nlp_preset_folder(tmp_path):
         vocabulary_size=len(vocab), num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
         max_sequence_length=16).save_to_preset(str(preset))
     keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=False).save_to_preset(str(preset))
-    params = tm.finetuning_params({"pretrained_preset_dir": str(preset), "max_seq_length": 16})
+    params = tm.finetuning_config({"pretrained_preset_dir": str(preset), "max_seq_length": 16})
     encoder, vocab_dir = tm.resolve_encoder(params, None, tmp_path / "work")
     assert encoder.vocabulary_size == len(vocab)
     assert (vocab_dir / "vocab.txt").read_text().splitlines() == vocab
@@ -161,8 +180,8 @@ def test_encoder_from_a_local_keras_nlp_preset_folder(tmp_path):
 
 def test_random_init_keeps_the_architecture_and_drops_the_weights(sib_rows, tmp_path):
     _, pretrained = sib_rows
-    loaded, _ = tm.resolve_encoder(tm.finetuning_params({"max_seq_length": 32}), str(pretrained), tmp_path)
-    fresh, _ = tm.resolve_encoder(tm.finetuning_params({"max_seq_length": 32, "random_init": True}),
+    loaded, _ = tm.resolve_encoder(tm.finetuning_config({"max_seq_length": 32}), str(pretrained), tmp_path)
+    fresh, _ = tm.resolve_encoder(tm.finetuning_config({"max_seq_length": 32, "random_init": True}),
                                   str(pretrained), tmp_path)
     assert fresh.get_config()["num_layers"] == loaded.get_config()["num_layers"] == 2
     assert [w.shape for w in fresh.get_weights()] == [w.shape for w in loaded.get_weights()]
@@ -172,12 +191,12 @@ def test_random_init_keeps_the_architecture_and_drops_the_weights(sib_rows, tmp_
 
 def test_encoder_problems_are_named(sib_rows, tmp_path):
     _, pretrained = sib_rows
-    with pytest.raises(ValueError, match="max_seq_length 64 exceeds the encoder's max_sequence_length 32"):
-        tm.resolve_encoder(tm.finetuning_params({"max_seq_length": 64}), str(pretrained), tmp_path)
+    with pytest.raises(ValueError, match="finetuning.max_seq_length: 64 exceeds the encoder's max_sequence_length 32"):
+        tm.resolve_encoder(tm.finetuning_config({"max_seq_length": 64}), str(pretrained), tmp_path)
     with pytest.raises(ValueError, match="no encoder"):
-        tm.resolve_encoder(tm.finetuning_params({}), None, tmp_path)
+        tm.resolve_encoder(tm.finetuning_config({}), None, tmp_path)
     with pytest.raises(FileNotFoundError, match="pretrained_preset_dir"):
-        tm.resolve_encoder(tm.finetuning_params({"pretrained_preset_dir": str(tmp_path / "x")}),
+        tm.resolve_encoder(tm.finetuning_config({"pretrained_preset_dir": str(tmp_path / "x")}),
                            None, tmp_path)
 
 

@@ -36,6 +36,8 @@ def _pipeline(root: pathlib.Path, examples_dir: pathlib.Path, pretrained_uri: pa
 
     from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
     from components.push.component import MBertPusher
+    from components.finetuning import trainer_module as tm
+    from components.trainer import custom_config
 
     example_gen, pretrained = support.pipeline_inputs(examples_dir, pretrained_uri, "pretrained_encoder")
     trainer = tfxv1.components.Trainer(
@@ -44,11 +46,11 @@ def _pipeline(root: pathlib.Path, examples_dir: pathlib.Path, pretrained_uri: pa
         base_model=pretrained.outputs["result"],
         train_args=tfxv1.proto.TrainArgs(),
         eval_args=tfxv1.proto.EvalArgs(),
-        custom_config={
-            "train_languages": "all", "max_seq_length": 32, "batch_size": 16, "epochs": 20,
+        custom_config=custom_config(tm.finetuning_config({
+            "train_languages": ["all"], "max_seq_length": 32, "batch_size": 16, "epochs": 20,
             "learning_rate": 5e-3, "early_stopping_patience": 4, "dropout": 0.0,
             "shuffle_labels": shuffle_labels, "seed": 3,
-        })
+        })))
     resolver = latest_blessed_model_resolver()
     evaluator = create_evaluator(
         example_gen.outputs["examples"], trainer.outputs["model"], resolver.outputs["model"],

@@ -112,16 +112,16 @@ def _raw(text, **fields):
     (RawRecord(source="f.txt", line=3, error="invalid_utf8", excerpt="b\\xff"), "invalid_utf8"),
 ])
 def test_validation_reasons(record, reason):
-    outcome = validate_record(record, max_chars=20)
+    outcome = validate_record(record, max_record_chars=20)
     assert isinstance(outcome, Rejected)
     assert (outcome.reason, outcome.source, outcome.line) == (reason, "f.txt", 3)
 
 
 def test_validation_accepts_and_normalises():
-    outcome = validate_record(_raw("  tab\tinside  ", language="zho_Hant", split="dev", label="x"), max_chars=20)
+    outcome = validate_record(_raw("  tab\tinside  ", language="zho_Hant", split="dev", label="x"), max_record_chars=20)
     assert outcome == AcceptedRecord(text="tab\tinside", language="zh-Hant", doc_id="d", sentence_index=0,
                                      label="x", source="f.txt:3", split="eval")
-    assert validate_record(_raw("x" * 20), max_chars=20).text == "x" * 20
+    assert validate_record(_raw("x" * 20), max_record_chars=20).text == "x" * 20
 
 
 def test_hash_split_is_stable_and_about_one_in_ten():

@@ -9,11 +9,12 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.ingestion.component import CorpusIngestion
+from components.ingestion.config import CorpusConfig
 from components.ingestion.io import read_examples
 
 
 def _pipeline(root, inputs):
-    ingestion = CorpusIngestion(format="ntrex", inputs=inputs)
+    ingestion = CorpusIngestion(CorpusConfig(format="ntrex", inputs=inputs))
     statistics = tfx.components.StatisticsGen(examples=ingestion.outputs["examples"])
     return tfx.dsl.Pipeline(
         pipeline_name="ingestion_e2e",

@@ -97,7 +97,7 @@ def test_classifier_memorises_64_sib200_rows(sib200_dir, tmp_path):
     assert len(rows) == 64 and len({r[2] for r in rows}) >= 5
     examples = support.write_examples(tmp_path / "examples", {"train": rows, "eval": rows})
     pretrained = support.tiny_pretrained_dir(tmp_path / "encoder", [r[0] for r in rows], seq_len=64)
-    params = tm.finetuning_params({"train_languages": "all", "max_seq_length": 64,
+    params = tm.finetuning_config({"train_languages": ["all"], "max_seq_length": 64,
                                    "batch_size": 16, "epochs": 60, "learning_rate": 3e-3,
                                    "dropout": 0.0, "early_stopping_patience": 60,
                                    "random_init": True})

@@ -144,25 +144,15 @@ COMPONENTS = ["corpus_ingestion", "corpus_statistics", "corpus_schema", "corpus_
 @pytest.mark.e2e
 def test_cli_run_into_a_log_file_reads_one_line_per_stage_and_ends_clean(tmp_path):
     from conftest import SAMPLE_DATA
-    from test_pipeline_e2e import _ntrex_subset, _sib200_span
+    from test_pipeline_e2e import _ntrex_subset, _sib200_span, tiny_config
 
     # The committed sample, whatever else is around: the smallest real run.
     corpus = _ntrex_subset(SAMPLE_DATA / "ntrex", tmp_path / "ntrex")
     _sib200_span(SAMPLE_DATA / "sib200", tmp_path / "sib" / "span-1")
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump({
-        "pipeline_name": "cli-log",
-        "pretraining_corpus": {"format": "ntrex", "inputs": [str(corpus)]},
-        "labelled_data": {"format": "sib200", "inputs": [str(tmp_path / "sib" / "span-{SPAN}")]},
-        "vocabulary": {"vocab_size": 4000, "num_unused": 10},
-        "pretraining_examples": {"max_seq_length": 32, "dupe_factor": 1},
-        "pretraining": {"preset": "tiny", "train_steps": 30, "eval_steps": 2, "batch_size": 16,
-                        "warmup_steps": 3, "checkpoint_every": 10},
-        "finetuning": {"train_languages": ["en"], "max_seq_length": 32, "epochs": 1},
-        "evaluation": {"splits": ["test"], "max_language_drop": 1.0},
-        # The default multi-process DirectRunner, as a user gets it: its Evaluator worker
-        # processes once printed "Exception ignored in AtomicFunction.__del__" tracebacks.
-    }))
+    # The default multi-process DirectRunner, as a user gets it: its Evaluator worker
+    # processes once printed "Exception ignored in AtomicFunction.__del__" tracebacks.
+    config_path.write_text(yaml.safe_dump(tiny_config("cli-log", corpus, tmp_path / "sib" / "span-{SPAN}")))
     out = tmp_path / "out"
     out.mkdir()
     # A Trainer execution a killed run left RUNNING.

@@ -67,14 +67,12 @@ LABELLED_SIDE = ["labelled_ingestion", "labelled_statistics", "labelled_schema",
                  "labelled_validation", "finetuning_trainer", "evaluator", "pusher"]
 
 
-def test_whole_pipeline_then_cache_then_a_new_span(tmp_path, ntrex_dir, sib200_dir):
-    corpus = _ntrex_subset(ntrex_dir, tmp_path / "ntrex")
-    _sib200_span(sib200_dir, tmp_path / "sib" / "span-1")
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump({
-        "pipeline_name": "e2e-full",
+def tiny_config(name: str, corpus: pathlib.Path, sib200_pattern: pathlib.Path) -> dict:
+    """The smallest whole run: NTREX subset, SIB-200 span(s), a tiny encoder, one fine-tuning epoch."""
+    return {
+        "pipeline_name": name,
         "pretraining_corpus": {"format": "ntrex", "inputs": [str(corpus)]},
-        "labelled_data": {"format": "sib200", "inputs": [str(tmp_path / "sib" / "span-{SPAN}")]},
+        "labelled_data": {"format": "sib200", "inputs": [str(sib200_pattern)]},
         "vocabulary": {"vocab_size": 4000, "num_unused": 10},
         "pretraining_examples": {"max_seq_length": 32, "dupe_factor": 1},
         "pretraining": {"preset": "tiny", "train_steps": 30, "eval_steps": 2, "batch_size": 16,
@@ -82,6 +80,15 @@ def test_whole_pipeline_then_cache_then_a_new_span(tmp_path, ntrex_dir, sib200_d
         "finetuning": {"train_languages": ["en"], "max_seq_length": 32, "epochs": 1,
                        "learning_rate": 0.001},
         "evaluation": {"splits": ["test"], "max_language_drop": 1.0},
+    }
+
+
+def test_whole_pipeline_then_cache_then_a_new_span(tmp_path, ntrex_dir, sib200_dir):
+    corpus = _ntrex_subset(ntrex_dir, tmp_path / "ntrex")
+    _sib200_span(sib200_dir, tmp_path / "sib" / "span-1")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump({
+        **tiny_config("e2e-full", corpus, tmp_path / "sib" / "span-{SPAN}"),
         "push": {"serving_dir": "serving", "model_name": "topics"},
     }))
     out = tmp_path / "out"

@@ -19,8 +19,10 @@ from tfx.types.standard_artifacts import Examples
 
 from components.pretraining_examples import beam_pipeline as graph
 from components.pretraining_examples import builder
+from components import settings
 from components.pretraining_examples.component import (PretrainingExampleGen,
                                                        run_pretraining_example_gen)
+from components.pretraining_examples.config import PretrainingExamplesConfig
 from components.pretraining_examples.tokenizers import char_tokenizer_fn, load_tokenizer_fn
 from components.vocabulary.files import read_special_ids, write_char_vocabulary
 from components.vocabulary.artifact import Vocabulary
@@ -102,7 +104,7 @@ def test_real_ntrex_documents_in_three_languages(tmp_path, ntrex_dir):
     PretrainingExampleGen.EXECUTOR_SPEC.executor_class().Do(
         {"examples": [examples], "vocabulary": [vocabulary]},
         {"pretraining_examples": [output]},
-        {"max_seq_length": 64, "dupe_factor": 2, "seed": 3})
+        {"config": settings.to_json(PretrainingExamplesConfig(max_seq_length=64, dupe_factor=2, seed=3))})
     assert json.loads(output.split_names) == ["train", "eval"]
     counts = graph.read_counts(str(out))
 
@@ -172,8 +174,9 @@ def test_smoothing_and_sharding_through_beam(tmp_path):
     counts = run_pretraining_example_gen(
         beam.Pipeline(runner="DirectRunner"), examples_uri=str(tmp_path / "examples"),
         split_names=["train", "eval", "test"], vocab_dir=str(tmp_path / "vocab"),
-        output_uri=str(out), max_seq_length=32, dupe_factor=3, smoothing=0.5,
-        docs_per_shard=8, target_instances=1500, tokenizer_loader=char_tokenizer_fn)
+        output_uri=str(out), tokenizer_loader=char_tokenizer_fn,
+        config=PretrainingExamplesConfig(max_seq_length=32, dupe_factor=3, smoothing=0.5,
+                                         docs_per_shard=8, target_instances=1500))
     plan = counts["plan"]["train"]
     assert plan["en"]["documents"] == 60 and plan["en"]["shards"] == 8
     assert plan["sw"]["documents"] == 8 and plan["sw"]["shards"] == 1
@@ -240,15 +243,17 @@ def test_vocabulary_without_a_special_token_is_named(tmp_path):
 def test_tfx_component_interface():
     from tfx.types import channel
 
+    config = PretrainingExamplesConfig(dupe_factor=2, seed=7)
     node = PretrainingExampleGen(examples=channel.Channel(type=Examples),
-                                 vocabulary=channel.Channel(type=Vocabulary), dupe_factor=2,
-                                 seed=7)
+                                 vocabulary=channel.Channel(type=Vocabulary),
+                                 config=settings.to_json(config))
     assert node.outputs["pretraining_examples"].type is Examples
-    assert node.exec_properties["dupe_factor"] == 2
-    assert node.exec_properties["seed"] == 7
-    parameters = PretrainingExampleGen.SPEC_CLASS.PARAMETERS
-    assert {"max_seq_length", "short_seq_prob", "dupe_factor", "smoothing", "random_next_prob",
-            "seed", "target_instances", "docs_per_shard"} <= set(parameters)
+    # The settings are one value, read back whole by the same rules as the YAML.
+    assert set(PretrainingExampleGen.SPEC_CLASS.PARAMETERS) == {"config", "beam_pipeline"}
+    assert settings.from_json(PretrainingExamplesConfig, node.exec_properties["config"],
+                              "pretraining_examples") == config
+    with pytest.raises(settings.ConfigError, match="pretraining_examples.dupe_factor: must be >= 1, got 0"):
+        settings.from_json(PretrainingExamplesConfig, '{"dupe_factor": 0}', "pretraining_examples")
 
 
 def test_hand_encoded_examples_parse_as_tf_examples():

@@ -11,6 +11,7 @@ import tensorflow as tf
 from components.pretraining import data
 from components.pretraining_examples import layout
 from components.pretraining_examples.component import run_pretraining_example_gen
+from components.pretraining_examples.config import PretrainingExamplesConfig
 from components.pretraining_examples.tokenizers import char_tokenizer_fn
 from components.vocabulary.files import write_char_vocabulary
 from components.pretraining import masking
@@ -43,8 +44,8 @@ def beam_output(tmp_path_factory):
     write_char_vocabulary(root / "vocab", [r[3] for r in rows])
     counts = run_pretraining_example_gen(
         beam.Pipeline(), examples_uri=str(root / "examples"), split_names=["train", "eval"],
-        vocab_dir=str(root / "vocab"), output_uri=str(root / "out"), max_seq_length=64,
-        dupe_factor=2, random_next_prob=0.0, tokenizer_loader=char_tokenizer_fn)
+        vocab_dir=str(root / "vocab"), output_uri=str(root / "out"), tokenizer_loader=char_tokenizer_fn,
+        config=PretrainingExamplesConfig(max_seq_length=64, dupe_factor=2, random_next_prob=0.0))
     return root, counts
 
 

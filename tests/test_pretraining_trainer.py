@@ -8,6 +8,7 @@ text, not the tokenizer); the tiny encoder preset keeps every run to seconds.
 from __future__ import annotations
 
 import gzip
+import dataclasses
 import json
 import os
 import pathlib
@@ -23,9 +24,11 @@ import pytest
 import tensorflow as tf
 
 from components.pretraining import data, training
-from components.pretraining.hparams import PretrainingHParams
+from components import settings
+from components.pretraining.config import PretrainingConfig
 from components.pretraining.training import STEP_LOG, NonFiniteLossError, train
 from components.pretraining_examples import builder
+from components.trainer import custom_config
 from components.vocabulary import files
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -99,7 +102,7 @@ def ntrex_instances(ntrex_dir, tmp_path_factory):
 
 def _hparams(**overrides) -> dict:
     values = dict(
-        encoder_preset="tiny",
+        preset="tiny",
         encoder={"max_sequence_length": SEQ_LEN, "dropout": 0.0},
         seq_len=SEQ_LEN,
         max_predictions=5,
@@ -111,8 +114,8 @@ def _hparams(**overrides) -> dict:
         log_every=10,
         eval_steps=4,
         eval_batch_size=16,
-        mixed_precision=False,
-        jit_compile=False,
+        mixed_precision="false",
+        jit_compile="false",
         shuffle_buffer=256,
         seed=1,
     )
@@ -382,8 +385,8 @@ def test_multi_worker_mirrored_two_workers_end_with_same_weights(ntrex_instances
 # --- bad input -------------------------------------------------------------------------------
 
 
-def test_vocabulary_size_mismatch_names_both_sizes(ntrex_instances, tmp_path):
-    with pytest.raises(ValueError, match=rf"encoder.vocab_size is 999 but the vocabulary has {ntrex_instances['vocab_size']}"):
+def test_vocabulary_size_comes_from_the_vocabulary(ntrex_instances, tmp_path):
+    with pytest.raises(ValueError, match=r"pretraining.encoder.vocab_size: comes from the vocabulary"):
         train(_hparams(encoder={"vocab_size": 999}), ntrex_instances["train"], None, tmp_path / "m",
               vocab_dir=ntrex_instances["vocab_dir"])
 
@@ -444,16 +447,24 @@ def test_nan_loss_stops_with_the_cause_and_keeps_last_good_checkpoint(ntrex_inst
           model_dir, vocab_dir=ntrex_instances["vocab_dir"])
     # An absurd learning rate blows the weights up to inf within a few steps.
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at step \d+.*last good checkpoint is .*ckpt-2"):
-        train(_hparams(train_steps=50, checkpoint_every=100, warmup_steps=0, learning_rate=1e30, eval_steps=None),
+        # Built past the settings' checks (a learning rate above 1 is refused there).
+        train(dataclasses.replace(settings.parse(PretrainingConfig, _hparams(
+                  train_steps=50, checkpoint_every=100, warmup_steps=0, eval_steps=None), "pretraining"),
+                  learning_rate=1e30),
               ntrex_instances["train"], None, model_dir, vocab_dir=ntrex_instances["vocab_dir"])
     assert _checkpoint_step(model_dir / "checkpoints") == 2
 
 
-def test_unknown_hparam_key_is_named():
-    with pytest.raises(ValueError, match=r"unknown pretraining key 'lerning_rate'"):
-        PretrainingHParams.from_dict({"lerning_rate": 1e-4})
-    with pytest.raises(ValueError, match=r"warmup_steps must be an integer in \[0, train_steps=10\]"):
-        PretrainingHParams.from_dict({"train_steps": 10, "warmup_steps": 20})
+def test_bad_settings_are_named_as_in_the_yaml():
+    with pytest.raises(ValueError, match=r"unknown key pretraining.lerning_rate "):
+        settings.parse(PretrainingConfig, {"lerning_rate": 1e-4}, "pretraining")
+    with pytest.raises(ValueError, match=r"pretraining.warmup_steps: 20 is more than train_steps 10"):
+        settings.parse(PretrainingConfig, {"train_steps": 10, "warmup_steps": 20}, "pretraining")
+    # seq_len and seed travel in the Trainer's JSON, but are set from pretraining_examples.
+    with pytest.raises(ValueError, match=r"pretraining.seq_len: set by the pipeline from "
+                                         r"pretraining_examples.max_seq_length, not a config key"):
+        settings.parse(PretrainingConfig, {"seq_len": 64}, "pretraining", from_yaml=True)
+    assert settings.parse(PretrainingConfig, {"seq_len": 64}, "pretraining").seq_len == 64
 
 
 def test_run_fn_reads_fn_args_and_exports_for_fine_tuning(ntrex_instances, tmp_path):
@@ -461,8 +472,9 @@ def test_run_fn_reads_fn_args_and_exports_for_fine_tuning(ntrex_instances, tmp_p
 
     from components.pretraining.trainer_module import run_fn
 
-    custom = _hparams(train_steps=999, warmup_steps=1, checkpoint_every=2, log_every=1)
-    custom["vocab_dir"] = str(ntrex_instances["vocab_dir"])
+    config = settings.parse(PretrainingConfig, _hparams(train_steps=999, warmup_steps=1,
+                                                        checkpoint_every=2, log_every=1), "pretraining")
+    custom = custom_config(config, vocab_dir=str(ntrex_instances["vocab_dir"]))
     fn_args = SimpleNamespace(
         train_files=[ntrex_instances["train"]],
         eval_files=[ntrex_instances["eval"]],
@@ -478,5 +490,8 @@ def test_run_fn_reads_fn_args_and_exports_for_fine_tuning(ntrex_instances, tmp_p
     assert (tmp_path / "serving_model_dir" / "encoder.keras").is_file()
     assert list((tmp_path / "model_run" / "logs" / "eval").glob("events.out.tfevents.*"))
     fn_args.custom_config = {**custom, "learning_rat": 1.0}
-    with pytest.raises(ValueError, match=r"Trainer custom_config: unknown pretraining key 'learning_rat'"):
+    with pytest.raises(ValueError, match=r"pretraining custom_config: unknown key 'learning_rat'"):
+        run_fn(fn_args)
+    fn_args.custom_config = {**custom, "config": custom["config"].replace('"batch_size": 16', '"batch_size": 0')}
+    with pytest.raises(ValueError, match=r"pretraining.batch_size: must be >= 1, got 0"):
         run_fn(fn_args)

@@ -52,11 +52,15 @@ def _pipeline(root: pathlib.Path, corpus: pathlib.Path, pretrained: pathlib.Path
 
     from components.evaluation.component import create_evaluator, latest_blessed_model_resolver
     from components.ingestion.component import CorpusIngestion
+    from components.ingestion.config import CorpusConfig
     from components.push.component import MBertPusher
     from pipeline.pipeline import FINETUNING_RUN_FN
+    from components.finetuning import trainer_module as tm
+    from components.trainer import custom_config
 
-    corpus_ingestion = CorpusIngestion(format="ntrex", inputs=[str(corpus)]).with_id("corpus_ingestion")
-    labelled = CorpusIngestion(format="sib200", inputs=[str(root / "sib" / "span-{SPAN}")]
+    corpus_ingestion = CorpusIngestion(CorpusConfig(format="ntrex", inputs=[str(corpus)])
+                                       ).with_id("corpus_ingestion")
+    labelled = CorpusIngestion(CorpusConfig(format="sib200", inputs=[str(root / "sib" / "span-{SPAN}")])
                                ).with_id("labelled_ingestion")
     encoder = tfxv1.dsl.Importer(
         source_uri=str(pretrained), artifact_type=tfxv1.types.standard_artifacts.Model,
@@ -66,8 +70,9 @@ def _pipeline(root: pathlib.Path, corpus: pathlib.Path, pretrained: pathlib.Path
         base_model=encoder.outputs["result"],
         train_args=tfxv1.proto.TrainArgs(splits=["train"]), eval_args=tfxv1.proto.EvalArgs(splits=["eval"]),
         # No early stopping: every run learns its rows for the same number of epochs.
-        custom_config={"train_languages": "all", "max_seq_length": 32, "batch_size": 16, "epochs": 30,
-                       "learning_rate": 1e-2, "early_stopping_patience": 30, "dropout": 0.0, "seed": 3},
+        custom_config=custom_config(tm.finetuning_config({
+            "train_languages": ["all"], "max_seq_length": 32, "batch_size": 16, "epochs": 30,
+            "learning_rate": 1e-2, "early_stopping_patience": 30, "dropout": 0.0, "seed": 3})),
     ).with_id("finetuning_trainer")
     # As create_pipeline builds it for local runs: the candidate is never its own baseline.
     resolver = latest_blessed_model_resolver(candidate=trainer.outputs["model"])

@@ -243,7 +243,7 @@ def test_featurize_packs_cls_text_sep_and_caps_characters(tmp_path):
     from models.classifier import build_classifier
     from models.encoder import build_encoder
     from models.encoder_config import EncoderConfig
-    from models.serving import ServingModule, default_max_chars, write_labels
+    from models.serving import ServingModule, default_max_input_chars, write_labels
 
     vocab_dir = support.build_vocab(["the cat sat"], tmp_path / "vocab")
     vocab = (vocab_dir / "vocab.txt").read_text("utf-8").splitlines()
@@ -258,7 +258,7 @@ def test_featurize_packs_cls_text_sep_and_caps_characters(tmp_path):
     assert ids[2].tolist() == [cls] + [vocab.index("cat")] * 6 + [sep]
     assert features["padding_mask"].numpy().sum(axis=1).tolist() == [4, 2, 8]
     assert features["segment_ids"].numpy().max() == 0
-    assert default_max_chars(8) == 1000 and default_max_chars(128) == 3840
+    assert default_max_input_chars(8) == 1000 and default_max_input_chars(128) == 3840
 
 
 _CLEAN_PROCESS = r"""

@@ -8,7 +8,9 @@ from tfx.components.example_gen.driver import FileBasedDriver
 
 from components.ingestion import spans
 from components.ingestion.cli import ingest
+from components import settings
 from components.ingestion.component import CorpusIngestion
+from components.ingestion.config import CorpusConfig
 
 
 def _span(root, name, lines):
@@ -61,7 +63,7 @@ def test_paths_that_resolve_to_different_spans_are_refused(tmp_path):
 
 
 def test_the_component_is_a_file_based_example_gen_that_keeps_the_patterns(tmp_path):
-    component = CorpusIngestion(format="text", inputs=[str(tmp_path / "span-{SPAN}")],
+    component = CorpusIngestion(CorpusConfig(format="text", inputs=[str(tmp_path / "span-{SPAN}")]),
                                 range_config=spans.span_range(4))
     assert component.driver_class is FileBasedDriver
     params = component.exec_properties
@@ -69,7 +71,8 @@ def test_the_component_is_a_file_based_example_gen_that_keeps_the_patterns(tmp_p
     assert json.loads(params["input_config"])["splits"][0]["pattern"] == "span-{SPAN}"
     assert json.loads(params["range_config"])["static_range"] == {"start_span_number": 4,
                                                                   "end_span_number": 4}
-    assert (params["format"], params["max_chars"]) == ("text", 20_000)
+    corpus = settings.from_json(CorpusConfig, params["config"], "corpus")
+    assert (corpus.format, corpus.max_record_chars) == ("text", 20_000)
 
 
 def test_ingest_cli_resolves_the_newest_span_and_writes_it_into_the_summary(tmp_path):

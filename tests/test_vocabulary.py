@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from components.vocabulary import beam_pipeline, learner
-from components.vocabulary.beam_pipeline import VocabParams
+from components.settings import ConfigError
+from components.vocabulary.config import VocabularyConfig
 from components.vocabulary.component import run_vocabulary
 from components.vocabulary.wordpiece import split_word, token_prefixes
 from models.tokenizer import load_tokenizer
@@ -162,7 +163,7 @@ def test_a_corpus_repeated_gives_the_same_vocabulary(tmp_path, caplog):
              "tables and tablets are affable", "die Tabelle ist nicht unerträglich",
              "unerträgliche Tabellen sind selten", "ตารางนี้ไม่สามารถใช้งานได้", "ตารางเรียนของโรงเรียน"]
     pairs = [("en" if i < 2 else "de" if i < 4 else "th", t) for i, t in enumerate(lines)]
-    params = VocabParams(vocab_size=95, num_unused=0, num_shards=2, num_rounds=2, seed_characters=0,
+    params = VocabularyConfig(vocab_size=95, num_unused=0, num_shards=2, num_rounds=2, seed_characters=0,
                          min_token_count=1e-9, min_token_rate=0.01)
     caplog.set_level(logging.INFO)
     once = _learn(pairs, params, tmp_path / "once")
@@ -172,7 +173,7 @@ def test_a_corpus_repeated_gives_the_same_vocabulary(tmp_path, caplog):
     assert len(tables) == 4 and tables[:2] == tables[2:]  # same candidate tables, round by round
 
 
-PARAMS = VocabParams(vocab_size=1500, num_unused=5, num_shards=3, num_rounds=2, max_token_chars=12,
+PARAMS = VocabularyConfig(vocab_size=1500, num_unused=5, num_shards=3, num_rounds=2, max_token_chars=12,
                      min_token_count=1.0, min_char_count=1)
 
 
@@ -216,7 +217,7 @@ def test_single_sentence_language_and_one_script_give_a_correct_small_vocabulary
     rows = [("en", "the cat sat on the mat with the hat")] * 5 + [("sw", "paka ameketi")]
     _write_examples(str(tmp_path / "ex"), "train", rows)
     stats = run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"),
-                           VocabParams(vocab_size=500, num_unused=0, num_shards=2, num_rounds=2))
+                           VocabularyConfig(vocab_size=500, num_unused=0, num_shards=2, num_rounds=2))
     vocab = (tmp_path / "v" / "vocab.txt").read_text(encoding="utf-8").split()
     # Fewer candidates than asked: all of them, no padding tokens, no crash; no UNK in training text.
     assert stats["vocab_size"] == len(vocab) < 500
@@ -248,7 +249,7 @@ def test_vocab_smaller_than_alphabet_is_a_clear_error(tmp_path):
     with pytest.raises(learner.VocabularyError, match="vocab_size=200 is smaller than the alphabet "
                                                       "\\(300 character tokens\\) plus the reserved tokens \\(10\\)"):
         run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"),
-                       VocabParams(vocab_size=200, num_unused=5, num_shards=2))
+                       VocabularyConfig(vocab_size=200, num_unused=5, num_shards=2))
 
 
 def test_missing_feature_names_the_record(tmp_path):
@@ -262,8 +263,9 @@ def test_missing_feature_names_the_record(tmp_path):
         run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"), PARAMS)
 
 
-def test_bad_parameters_name_the_key():
-    with pytest.raises(learner.VocabularyError, match="max_token_chars=1"):
-        VocabParams(max_token_chars=1).validate()
-    with pytest.raises(learner.VocabularyError, match="vocab_size=50 is smaller than the 5 special"):
-        VocabParams(vocab_size=50, num_unused=100).validate()
+def test_bad_parameters_name_the_key(tmp_path):
+    """The Beam graph checks the settings it is given by the YAML's rules, before reading."""
+    with pytest.raises(ConfigError, match="vocabulary.max_token_chars: must be >= 2, got 1"):
+        _learn([("en", "a b")], VocabularyConfig(max_token_chars=1), tmp_path / "a")
+    with pytest.raises(ConfigError, match="vocabulary.vocab_size: 50 leaves no room for text after the 5 special"):
+        _learn([("en", "a b")], VocabularyConfig(vocab_size=50, num_unused=100), tmp_path / "b")

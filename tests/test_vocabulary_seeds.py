@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from components.vocabulary import learner, seeds
-from components.vocabulary.beam_pipeline import VocabParams
+from components.vocabulary.config import VocabularyConfig
 from components.vocabulary.component import run_vocabulary
 
 SETS = seeds.character_sets()
@@ -113,7 +113,7 @@ def test_pipeline_seeds_within_the_exact_size(tmp_path, with_korean):
         # Sliding words of four syllables: plenty of candidates, so the size can be exact.
         rows += [("ko", " ".join("".join(syllables[i:i + 4]) for i in range(len(syllables))))] * 3
     _write_examples(str(tmp_path / "ex"), "train", rows)
-    params = VocabParams(vocab_size=700, num_unused=5, num_shards=2, num_rounds=1, seed_characters=100,
+    params = VocabularyConfig(vocab_size=700, num_unused=5, num_shards=2, num_rounds=1, seed_characters=100,
                          min_token_count=1.0)
     stats = run_vocabulary(str(tmp_path / "ex"), ["train"], str(tmp_path / "v"), params)
     vocab = (tmp_path / "v" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]

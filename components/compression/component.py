@@ -11,9 +11,10 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import path_utils
 
+from components import settings
 from components.compression import compress as compress_lib
 from components.compression import latency
-from components.compression.distillation import DistillationParams
+from components.compression.config import CompressionConfig
 from components.push.component import is_blessed, saved_model_dir
 
 InputArtifact = tfx.dsl.components.InputArtifact
@@ -34,8 +35,7 @@ def StudentDistillation(
     model: OutputArtifact[standard_artifacts.Model],
     model_run: OutputArtifact[standard_artifacts.ModelRun],
     unlabelled_examples: InputArtifact[standard_artifacts.Examples] = None,
-    params: Parameter[str] = "{}",
-    quantize: Parameter[str] = "int8",
+    config: Parameter[str] = "",
 ) -> None:
     """Distils the fine-tuned teacher into a smaller student and quantises it.
 
@@ -45,14 +45,13 @@ def StudentDistillation(
       model: the model to serve (Format-Serving), int8 unless quantize is "none".
       model_run: distillation_summary.json (history, sizes) and the float student.
       unlabelled_examples: text without labels for the soft term (the pretraining corpus).
-      params: DistillationParams as JSON.
-      quantize: "int8" or "none".
+      config: CompressionConfig as JSON (components/compression/config.py; "" = the defaults).
     """
     unlabelled = _split_files(unlabelled_examples, "train") if unlabelled_examples is not None else []
     summary = compress_lib.compress(
         saved_model_dir(teacher), _split_files(examples, "train"), _split_files(examples, "eval"),
         path_utils.serving_model_dir(model.uri), model_run.uri,
-        DistillationParams.from_json(params), quantize, unlabelled)
+        settings.from_json(CompressionConfig, config, "compression"), unlabelled)
     for name, size in summary["size_bytes"].items():
         model.set_int_custom_property(f"{name}_size_bytes", size)
     model.set_int_custom_property("student_layers", summary["student_encoder"]["num_layers"])

@@ -20,10 +20,11 @@ import shutil
 import warnings
 from typing import Sequence
 
-from components.compression.distillation import SUMMARY_FILE, DistillationParams, distil
+from components import settings
+from components.compression.config import CompressionConfig
+from components.compression.distillation import SUMMARY_FILE, distil
 from models.serving import LABELS_FILE, ServingModule
 
-QUANTIZE_MODES = ("int8", "none")
 STUDENT_DIR = "student"
 
 
@@ -33,15 +34,15 @@ def folder_bytes(path: str | pathlib.Path) -> int:
 
 
 def compress(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[str],
-             model_dir: str, run_dir: str, params: DistillationParams, quantize: str = "int8",
+             model_dir: str, run_dir: str, params: CompressionConfig,
              unlabelled_files: Sequence[str] = ()) -> dict:
     """Distils, exports the float student, quantises and exports the model to serve.
 
     Returns the distillation summary with `size_bytes` of teacher, student and served model
     (also written to `<run_dir>/distillation_summary.json`).
     """
-    if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+    settings.check(params, "compression")
+    quantize = params.quantize
     student, module, summary = distil(teacher_dir, train_files, eval_files, run_dir, params,
                                       unlabelled_files)
     float_dir = pathlib.Path(run_dir) / STUDENT_DIR

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Any, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -32,6 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from components import progress
+from components.compression.config import CompressionConfig
 from components.finetuning import data
 from components.pretraining.schedule import make_optimizer
 from models.classifier import build_classifier, encoder_of
@@ -39,9 +40,7 @@ from models.encoder import build_encoder
 from models.encoder_config import EncoderConfig
 from models.serving import LABELS_FILE, ServingModule, load_classifier
 
-STUDENT_KEYS = ("num_layers", "hidden_dim", "num_heads", "intermediate_dim")
 SUMMARY_FILE = "distillation_summary.json"
-KEEP_BY = ("accuracy", "kl")
 
 
 def _rank(evaluation: dict, keep_by: str) -> tuple:
@@ -51,49 +50,11 @@ def _rank(evaluation: dict, keep_by: str) -> tuple:
     return (evaluation["eval_accuracy"], -evaluation["eval_kl"])
 
 
-@dataclasses.dataclass
-class DistillationParams:
-    """What the distillation runs with (pipeline/config.py `compression` checks the ranges)."""
-
-    # EncoderConfig overrides for the student; a key left out (or 0): num_layers = half the
-    # teacher's (at least 1), the others the teacher's own (num_heads and intermediate_dim scale
-    # with a changed hidden_dim: 64 per head, 4x hidden).
-    student: dict = dataclasses.field(default_factory=dict)
-    temperature: float = 2.0
-    soft_weight: float = 0.5
-    train_steps: int = 1000
-    batch_size: int = 32
-    learning_rate: float = 5e-4
-    eval_every: int = 100
-    # Languages of the labelled rows it trains on ("all" or a list of tags).
-    languages: Any = "all"
-    # Most unlabelled rows read from the pretraining corpus (0 = none).
-    max_unlabelled_rows: int = 0
-    # Which evaluation's weights are kept: "accuracy" (highest eval accuracy) or "kl" (closest
-    # to the teacher).
-    keep_by: str = "accuracy"
-    seed: int = 0
-
-    @classmethod
-    def from_json(cls, text: str) -> "DistillationParams":
-        values = json.loads(text) if text else {}
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"distillation params: unknown key {unknown[0]!r} (known: {sorted(known)})")
-        params = cls(**values)
-        if params.keep_by not in KEEP_BY:
-            raise ValueError(f"distillation params: keep_by must be one of {KEEP_BY}, got {params.keep_by!r}")
-        bad = sorted(set(params.student) - set(STUDENT_KEYS))
-        if bad:
-            raise ValueError(f"distillation params: unknown student key {bad[0]!r} "
-                             f"(known: {list(STUDENT_KEYS)})")
-        return params
-
-
 def student_config(teacher: EncoderConfig, overrides: dict) -> EncoderConfig:
-    """The student's encoder shape: the teacher's, smaller where `overrides` say (see
-    DistillationParams.student)."""
+    """The student's encoder shape: the teacher's, smaller where `overrides` say
+    (CompressionConfig.student(): a key left out means num_layers = half the teacher's, at least
+    1, the others the teacher's own; num_heads and intermediate_dim scale with a changed
+    hidden_dim: 64 per head, 4x hidden)."""
     hidden = overrides.get("hidden_dim") or teacher.hidden_dim
     same_width = hidden == teacher.hidden_dim
     return EncoderConfig.from_dict({
@@ -153,14 +114,14 @@ def distillation_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor, labe
 
 
 def _rows(train_files: Sequence[str], unlabelled_files: Sequence[str], labels: list[str],
-          params: DistillationParams) -> tuple[np.ndarray, np.ndarray, dict]:
+          params: CompressionConfig) -> tuple[np.ndarray, np.ndarray, dict]:
     """(text, label id or -1) of the training rows, and their counts."""
     train = data.filter_languages(data.read_split(train_files), params.languages, "train")
     text, ids = list(train.text), list(data.label_ids(train, labels))
     counts = {"labelled": train.counts_by_language(), "unlabelled": 0}
-    if unlabelled_files and params.max_unlabelled_rows:
+    if unlabelled_files and params.unlabelled_rows:
         corpus = data.read_split(unlabelled_files)
-        order = np.random.default_rng(params.seed).permutation(len(corpus))[:params.max_unlabelled_rows]
+        order = np.random.default_rng(params.seed).permutation(len(corpus))[:params.unlabelled_rows]
         text += [corpus.text[i] for i in order]
         ids += [-1] * len(order)
         counts["unlabelled"] = int(len(order))
@@ -196,7 +157,7 @@ class _Evaluation:
 
 
 def distil(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[str],
-           run_dir: str, params: DistillationParams,
+           run_dir: str, params: CompressionConfig,
            unlabelled_files: Sequence[str] = ()) -> tuple[keras.Model, ServingModule, dict]:
     """Trains the student; returns (student classifier, its ServingModule, summary).
 
@@ -205,7 +166,7 @@ def distil(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[st
         classifier_config.json).
       train_files, eval_files: labelled Examples globs (`<uri>/Split-train/*`, ...).
       run_dir: where the summary (SUMMARY_FILE) and the teacher's labels go.
-      params: see DistillationParams.
+      params: see CompressionConfig.
       unlabelled_files: Examples globs of more text for the soft term (the pretraining corpus).
     """
     keras.utils.set_random_seed(params.seed)
@@ -215,7 +176,7 @@ def distil(teacher_dir: str, train_files: Sequence[str], eval_files: Sequence[st
     assets = pathlib.Path(teacher_dir) / "assets"
     labels = (assets / LABELS_FILE).read_text(encoding="utf-8").splitlines()
     teacher_encoder = EncoderConfig.from_dict(teacher_info["encoder"])
-    config = student_config(teacher_encoder, params.student)
+    config = student_config(teacher_encoder, params.student())
     student = build_classifier(build_encoder(config, dtype="float32"), len(labels),
                                seed=params.seed, pooling=teacher_info["pooling"])
     copied = init_from_teacher(student, teacher)

@@ -1,37 +1,8 @@
 """TFX Trainer module for fine-tuning: pretrained encoder + classifier head -> serving SavedModel.
 
-Parameters come from `fn_args.custom_config` (all optional):
-
-  labels: list[str]             class list (its order = class ids); default: sorted train labels
-  train_languages: list | "all" languages to fine-tune on (["en"] = zero-shot transfer); default all
-  max_seq_length: int           packed length (<= the encoder's); default 128
-  batch_size: int               default 32
-  epochs: int                   default 3 (early stopping may end sooner); ignored when
-                                train_steps is set
-  train_steps: int              length in optimiser steps (0 = `epochs` passes); the warm-up
-                                and decay follow it, whatever the size of the data
-  eval_every: int               steps between evaluations (early stopping, best weights) when
-                                train_steps is set; default 100
-  learning_rate: float          peak AdamW rate after linear warm-up (10% of steps); default 5e-5
-  weight_decay: float           default 0.01
-  dropout: float                classifier head dropout; default 0.1
-  pooling: str                  "cls" (BERT's pooled [CLS]; default) or "mean" (the token
-                                vectors averaged: for encoders pretrained without NSP)
-  freeze_embeddings: bool       keep the encoder's embedding layers as pretrained (word pieces of
-                                languages not fine-tuned on stay beside those that are); default
-                                false
-  early_stopping_patience: int  evaluations without improvement; default 2
-  early_stopping_metric: str    what early stopping and the kept weights follow on the eval
-                                split: "loss" (default) or "accuracy" (on a few hundred rows the
-                                loss can rise from over-confidence while accuracy still climbs)
-  pretrained_preset_dir: str    a local keras-nlp preset folder (e.g. a downloaded
-                                bert_base_multi) used instead of `fn_args.base_model`
-  random_init: bool             same architecture, fresh weights (no pretraining); default false
-  shuffle_labels: bool          permute training labels (a deliberately worse model); default false
-  seed: int                     default 0
-  max_serving_batch: int        most rows one call to the exported model may send (a bigger
-                                call is an InvalidArgument error); default 1024
-
+Settings: one `FinetuningConfig` (components/finetuning/config.py), the YAML `finetuning:`
+section, as one JSON value in `fn_args.custom_config["config"]`, checked by the same rules as the
+YAML; `custom_config["vocab_dir"]` is the Vocabulary artifact (components/trainer.py sets it).
 `fn_args.train_steps` (TrainArgs.num_steps), when set, caps the total number of training steps.
 Early stopping watches the eval split restricted to `train_languages`, so a zero-shot run never
 looks at the target languages. The exported model is `models.serving` (components/contracts.py);
@@ -50,60 +21,20 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from components import contracts, progress
+from components import contracts, progress, settings
 from components.finetuning import data
+from components.finetuning.config import FinetuningConfig
 from components.pretraining.schedule import WarmupLinearDecay
 from models.classifier import build_classifier
 from components.vocabulary import files
 from components.vocabulary.files import check_vocab_matches
+from components.trainer import VOCAB_DIR_KEY, read_custom_config
 from models.encoder import build_encoder, config_from_backbone, freeze_embeddings, load_pretrained_encoder
-from models.serving import DEFAULT_MAX_BATCH, LABELS_FILE, ServingModule, write_labels
+from models.serving import LABELS_FILE, ServingModule, write_labels
 
-_DEFAULTS: dict[str, Any] = {
-    "labels": None,
-    "train_languages": "all",
-    "max_seq_length": 128,
-    "batch_size": 32,
-    "epochs": 3,
-    "train_steps": 0,
-    "eval_every": 100,
-    "learning_rate": 5e-5,
-    "weight_decay": 0.01,
-    "dropout": 0.1,
-    "pooling": "cls",
-    "freeze_embeddings": False,
-    "early_stopping_patience": 2,
-    "early_stopping_metric": "loss",
-    "pretrained_preset_dir": None,
-    # The Vocabulary artifact (components/trainer.py sets it from the Trainer's input).
-    "vocab_dir": None,
-    "random_init": False,
-    "shuffle_labels": False,
-    "seed": 0,
-    "max_serving_batch": DEFAULT_MAX_BATCH,
-}
-
-
-def finetuning_params(custom_config: dict[str, Any] | None) -> dict[str, Any]:
-    """custom_config merged over the defaults; unknown keys raise ValueError naming the key."""
-    custom_config = dict(custom_config or {})
-    unknown = sorted(set(custom_config) - set(_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"fine-tuning custom_config: unknown key {unknown[0]!r} (known: {sorted(_DEFAULTS)})")
-    params = {**_DEFAULTS, **custom_config}
-    for key in ("max_seq_length", "batch_size", "epochs", "early_stopping_patience",
-                "eval_every", "max_serving_batch"):
-        if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
-            raise ValueError(f"fine-tuning custom_config: {key} must be a positive int, "
-                             f"got {params[key]!r}")
-    if params["early_stopping_metric"] not in ("loss", "accuracy"):
-        raise ValueError(f"fine-tuning custom_config: early_stopping_metric must be 'loss' or "
-                         f"'accuracy', got {params['early_stopping_metric']!r}")
-    if not isinstance(params["train_steps"], int) or params["train_steps"] < 0:
-        raise ValueError(f"fine-tuning custom_config: train_steps must be an int >= 0, "
-                         f"got {params['train_steps']!r}")
-    return params
+def finetuning_config(values: dict[str, Any] | None = None) -> FinetuningConfig:
+    """FinetuningConfig from a mapping of `finetuning:` keys; ConfigError names each bad key."""
+    return settings.parse(FinetuningConfig, values, "finetuning")
 
 
 def _write_preset_vocab(preset_dir: pathlib.Path, out_dir: pathlib.Path) -> pathlib.Path:
@@ -131,56 +62,57 @@ def _check_same_vocabulary(vocab_dir: pathlib.Path, encoder_dir: pathlib.Path) -
                          f"vocabulary than the Trainer's ({vocab_dir / contracts.VOCAB_FILE})")
 
 
-def resolve_encoder(params: dict[str, Any], base_model: str | None,
-                    work_dir: pathlib.Path) -> tuple[keras.Model, pathlib.Path]:
-    """Returns (encoder, vocab_dir) from the preset folder or the pretraining artifact."""
-    if params["pretrained_preset_dir"]:
-        preset_dir = pathlib.Path(params["pretrained_preset_dir"])
+def resolve_encoder(params: FinetuningConfig, base_model: str | None, work_dir: pathlib.Path,
+                    vocab_dir: str | None = None) -> tuple[keras.Model, pathlib.Path]:
+    """Returns (encoder, vocab_dir) from the preset folder or the pretraining artifact; the
+    Trainer's Vocabulary (`vocab_dir`) when given, else the one the encoder export carries."""
+    if params.pretrained_preset_dir:
+        preset_dir = pathlib.Path(params.pretrained_preset_dir)
         if not preset_dir.is_dir():
             raise FileNotFoundError(f"pretrained_preset_dir {preset_dir}: no such folder")
         encoder = load_pretrained_encoder(preset_dir)
         vocab_dir = _write_preset_vocab(preset_dir, work_dir / "preset_vocab")
     elif base_model:
         encoder = load_pretrained_encoder(base_model)
-        vocab_dir = pathlib.Path(params["vocab_dir"] or base_model)
+        vocab_dir = pathlib.Path(vocab_dir or base_model)
         _check_same_vocabulary(vocab_dir, pathlib.Path(base_model))
     else:
         raise ValueError("no encoder: give the Trainer a base_model (the pretraining Model "
                          "artifact) or custom_config pretrained_preset_dir")
-    if params["random_init"]:
+    if params.random_init:
         # Same architecture, fresh weights: the "no pretraining" control of the benchmark.
         encoder = build_encoder(config_from_backbone(encoder))
     config = config_from_backbone(encoder)
     check_vocab_matches(vocab_dir, config.vocab_size)
     encoder_len = config.max_sequence_length
-    if params["max_seq_length"] > encoder_len:
-        raise ValueError(f"fine-tuning custom_config: max_seq_length {params['max_seq_length']} "
+    if params.max_seq_length > encoder_len:
+        raise ValueError(f"finetuning.max_seq_length: {params.max_seq_length} "
                          f"exceeds the encoder's max_sequence_length {encoder_len}")
     return encoder, vocab_dir
 
 
-def _compile(model: keras.Model, params: dict[str, Any], total_steps: int) -> None:
+def _compile(model: keras.Model, params: FinetuningConfig, total_steps: int) -> None:
     """AdamW on BERT's fine-tuning schedule: linear warm-up over the first 10% of steps, then
     linear decay to zero; cross-entropy on logits."""
-    schedule = WarmupLinearDecay(params["learning_rate"], max(1, total_steps // 10), max(1, total_steps))
+    schedule = WarmupLinearDecay(params.learning_rate, max(1, total_steps // 10), max(1, total_steps))
     model.compile(
         optimizer=keras.optimizers.AdamW(
-            learning_rate=schedule, weight_decay=params["weight_decay"], clipnorm=1.0),
+            learning_rate=schedule, weight_decay=params.weight_decay, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
 
 
-def _fit(model: keras.Model, train_ds, eval_ds, params: dict[str, Any], steps_per_epoch: int,
+def _fit(model: keras.Model, train_ds, eval_ds, params: FinetuningConfig, steps_per_epoch: int,
          epochs: int, run_dir: pathlib.Path):
     """model.fit with early stopping on the eval split (best weights kept), TensorBoard, progress."""
     return model.fit(
         train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
         callbacks=[
             keras.callbacks.EarlyStopping(
-                monitor=f"val_{params['early_stopping_metric']}",
-                mode="min" if params["early_stopping_metric"] == "loss" else "max",
-                patience=params["early_stopping_patience"], restore_best_weights=True),
+                monitor=f"val_{params.early_stopping_metric}",
+                mode="min" if params.early_stopping_metric == "loss" else "max",
+                patience=params.early_stopping_patience, restore_best_weights=True),
             keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
             _ProgressCallback(steps_per_epoch, steps_per_epoch * epochs),
         ],
@@ -190,42 +122,42 @@ def _fit(model: keras.Model, train_ds, eval_ds, params: dict[str, Any], steps_pe
 
 
 def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: str,
-             run_dir: str, params: dict[str, Any], base_model: str | None = None,
-             train_steps: int | None = None) -> dict[str, Any]:
+             run_dir: str, params: FinetuningConfig, base_model: str | None = None,
+             train_steps: int | None = None, vocab_dir: str | None = None) -> dict[str, Any]:
     """Fine-tunes and exports the serving model; returns the summary it also writes to run_dir."""
-    keras.utils.set_random_seed(params["seed"])
+    keras.utils.set_random_seed(params.seed)
     run_dir_path = pathlib.Path(run_dir)
     run_dir_path.mkdir(parents=True, exist_ok=True)
 
-    languages = params["train_languages"]
+    languages = params.train_languages
     train = data.filter_languages(data.read_split(train_files), languages, "train")
     evaluation = data.filter_languages(data.read_split(eval_files), languages, "eval")
-    labels = data.label_vocabulary(train, params["labels"])
+    labels = data.label_vocabulary(train, params.labels)
     train_ids = data.label_ids(train, labels)
     eval_ids = data.label_ids(evaluation, labels)
-    if params["shuffle_labels"]:
-        train_ids = data.shuffle_labels(train_ids, params["seed"])
+    if params.shuffle_labels:
+        train_ids = data.shuffle_labels(train_ids, params.seed)
 
-    encoder, vocab_dir = resolve_encoder(params, base_model, run_dir_path)
-    if params["freeze_embeddings"]:
+    encoder, vocab_dir = resolve_encoder(params, base_model, run_dir_path, vocab_dir)
+    if params.freeze_embeddings:
         logging.info("fine-tuning: %d embedding weights frozen", freeze_embeddings(encoder))
-    model = build_classifier(encoder, len(labels), params["dropout"], seed=params["seed"],
-                             pooling=params["pooling"])
+    model = build_classifier(encoder, len(labels), params.dropout, seed=params.seed,
+                             pooling=params.pooling)
     labels_file = write_labels(labels, run_dir_path / LABELS_FILE)
-    module = ServingModule(model, vocab_dir, labels_file, params["max_seq_length"])
+    module = ServingModule(model, vocab_dir, labels_file, params.max_seq_length)
 
-    batch_size = params["batch_size"]
+    batch_size = params.batch_size
     steps_per_epoch, epochs = _schedule_length(len(train), batch_size, params, train_steps)
     _compile(model, params, steps_per_epoch * epochs)
     train_ds = data.text_dataset(module.featurize, train.text, train_ids, batch_size,
-                                 params["seed"]).repeat()
+                                 params.seed).repeat()
     eval_ds = data.text_dataset(module.featurize, evaluation.text, eval_ids, batch_size, None)
     history = _fit(model, train_ds, eval_ds, params, steps_per_epoch, epochs, run_dir_path)
     # A fresh functional model on the same layers: the SavedModel then holds the weights and
     # not the optimizer's slots (which would double or triple its size).
     serving_model = keras.Model(model.inputs, model.outputs, name="mbert_classifier_serving")
-    ServingModule(serving_model, vocab_dir, labels_file, params["max_seq_length"],
-                  max_batch=params["max_serving_batch"]).save(serving_model_dir)
+    ServingModule(serving_model, vocab_dir, labels_file, params.max_seq_length,
+                  max_batch=params.max_serving_batch).save(serving_model_dir)
     summary = {
         "labels": labels,
         "train_languages": languages,
@@ -234,15 +166,15 @@ def finetune(train_files: list[str], eval_files: list[str], serving_model_dir: s
         "epochs_run": len(history.history["loss"]),
         "steps_per_epoch": steps_per_epoch,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "shuffle_labels": bool(params["shuffle_labels"]),
-        "random_init": bool(params["random_init"]),
+        "shuffle_labels": bool(params.shuffle_labels),
+        "random_init": bool(params.random_init),
     }
     (run_dir_path / "finetuning_summary.json").write_text(json.dumps(summary, indent=2))
     logging.info("fine-tuning summary: %s", summary)
     return summary
 
 
-def _schedule_length(rows: int, batch_size: int, params: dict[str, Any],
+def _schedule_length(rows: int, batch_size: int, params: FinetuningConfig,
                      train_steps: int | None) -> tuple[int, int]:
     """(steps between evaluations, number of evaluations) of a fine-tuning run.
 
@@ -250,12 +182,12 @@ def _schedule_length(rows: int, batch_size: int, params: dict[str, Any],
     (Keras' "epochs" are then evaluation intervals); otherwise `epochs` passes over the rows.
     TrainArgs.num_steps (`train_steps` argument), when set, caps the total either way.
     """
-    if params["train_steps"]:
-        total = min(params["train_steps"], train_steps or params["train_steps"])
-        interval = min(params["eval_every"], total)
+    if params.train_steps:
+        total = min(params.train_steps, train_steps or params.train_steps)
+        interval = min(params.eval_every, total)
         return interval, math.ceil(total / interval)
     steps_per_epoch = math.ceil(rows / batch_size)
-    epochs = params["epochs"]
+    epochs = params.epochs
     if train_steps:
         steps_per_epoch = min(steps_per_epoch, train_steps)
         epochs = min(epochs, math.ceil(train_steps / steps_per_epoch))
@@ -283,7 +215,8 @@ class _ProgressCallback(keras.callbacks.Callback):
 # TFX Trainer calls this.
 def run_fn(fn_args) -> None:
     """Fine-tunes on `fn_args.train_files`, early-stops on `fn_args.eval_files`, exports."""
-    params = finetuning_params(fn_args.custom_config)
+    params, wiring = read_custom_config(FinetuningConfig, fn_args.custom_config, "finetuning")
+    vocab_dir = wiring.get(VOCAB_DIR_KEY)
     run_dir = fn_args.model_run_dir or tempfile.mkdtemp(prefix="finetune-")
     finetune(fn_args.train_files, fn_args.eval_files, fn_args.serving_model_dir, run_dir, params,
-             base_model=fn_args.base_model, train_steps=fn_args.train_steps)
+             base_model=fn_args.base_model, train_steps=fn_args.train_steps, vocab_dir=vocab_dir)

@@ -29,10 +29,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from components import contracts
 from components.contracts import split_dir
 from components.ingestion import readers, summary as summary_lib
-from components.ingestion.records import (ALL_SPLITS, ALWAYS_SPLITS, DEFAULT_MAX_CHARS, AcceptedRecord,
-                                          Rejected, validate_record)
+from components.ingestion.records import (ALL_SPLITS, ALWAYS_SPLITS, DEFAULT_MAX_RECORD_CHARS,
+                                          DEFAULT_MAX_REJECT_RATIO, AcceptedRecord, Rejected,
+                                          validate_record)
 
-DEFAULT_MAX_REJECT_RATIO = 0.05
 SUMMARY_FILE = "summary.json"
 REJECTS_FILE = "rejects.jsonl"
 _OUR_FILES = (SUMMARY_FILE, REJECTS_FILE)
@@ -65,7 +65,7 @@ def _route(outcome):
 
 
 def build_ingestion(pipeline: beam.Pipeline, tasks: Sequence[readers.FileTask], output_dir: str,
-                    max_chars: int = DEFAULT_MAX_CHARS,
+                    max_record_chars: int = DEFAULT_MAX_RECORD_CHARS,
                     max_reject_ratio: float = DEFAULT_MAX_REJECT_RATIO) -> None:
     """Adds the ingestion transforms to a pipeline (not run here).
 
@@ -73,7 +73,7 @@ def build_ingestion(pipeline: beam.Pipeline, tasks: Sequence[readers.FileTask], 
       pipeline: the Beam pipeline (TFX hands its own to the component).
       tasks: files to read, from `readers.plan_tasks`.
       output_dir: where Split-*/, rejects.jsonl and summary.json go.
-      max_chars: longest accepted record, in code points.
+      max_record_chars: longest accepted record, in code points.
       max_reject_ratio: recorded in summary.json; the check itself runs after the pipeline.
     """
     outcomes = (
@@ -82,7 +82,7 @@ def build_ingestion(pipeline: beam.Pipeline, tasks: Sequence[readers.FileTask], 
         # One file per element after this, spread over workers instead of one bundle.
         | "SpreadFiles" >> beam.Reshuffle()
         | "ReadFiles" >> beam.FlatMap(readers.read_task)
-        | "Validate" >> beam.Map(validate_record, max_chars=max_chars))
+        | "Validate" >> beam.Map(validate_record, max_record_chars=max_record_chars))
     routed = outcomes | "Route" >> beam.FlatMap(_route).with_outputs("rejected", main="accepted")
     accepted, rejected = routed.accepted, routed.rejected
 
@@ -186,7 +186,8 @@ def finalize_outputs(output_dir: str, span: int = 0, version: int | None = None)
     return content
 
 
-def run_ingestion(format: str, inputs: Sequence[str], output_dir: str, max_chars: int = DEFAULT_MAX_CHARS,
+def run_ingestion(format: str, inputs: Sequence[str], output_dir: str,
+                  max_record_chars: int = DEFAULT_MAX_RECORD_CHARS,
                   max_reject_ratio: float = DEFAULT_MAX_REJECT_RATIO,
                   beam_pipeline_args: Sequence[str] | None = None, span: int = 0,
                   version: int | None = None) -> dict:
@@ -196,7 +197,7 @@ def run_ingestion(format: str, inputs: Sequence[str], output_dir: str, max_chars
       format: one of `readers.FORMATS`.
       inputs: input files/folders (may be empty for chatterbot: the installed corpus).
       output_dir: output folder (created; earlier Split-*/summary/rejects are replaced).
-      max_chars: longest accepted record in code points.
+      max_record_chars: longest accepted record in code points.
       max_reject_ratio: rejected / read above this raises RejectRatioError (after writing).
       beam_pipeline_args: Beam options, e.g. `--direct_running_mode=multi_processing
         --direct_num_workers=0`; the default is the in-memory DirectRunner.
@@ -214,7 +215,7 @@ def run_ingestion(format: str, inputs: Sequence[str], output_dir: str, max_chars
     logging.info("Ingesting %d %s files into %s", len(tasks), format, output_dir)
     with removing_beam_temp_on_failure(output_dir), \
             beam.Pipeline(options=PipelineOptions(list(beam_pipeline_args or []))) as pipeline:
-        build_ingestion(pipeline, tasks, output_dir, max_chars=max_chars, max_reject_ratio=max_reject_ratio)
+        build_ingestion(pipeline, tasks, output_dir, max_record_chars=max_record_chars, max_reject_ratio=max_reject_ratio)
     content = finalize_outputs(output_dir, span=span, version=version)
     summary_lib.check_reject_ratio(content)
     return content

@@ -19,13 +19,13 @@ from components.ingestion.readers import FORMATS
               help="Read this span instead of the newest (a backfill).")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Output folder: Split-*/, summary.json, rejects.jsonl.")
-@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-record-chars", default=20_000, show_default=True, type=click.IntRange(min=1),
               help="Longest accepted record, in characters.")
 @click.option("--max-reject-ratio", default=0.05, show_default=True, type=click.FloatRange(0.0, 1.0),
               help="Fail when more than this fraction of the records read is rejected.")
 @click.option("--beam-arg", "beam_args", multiple=True,
               help="Beam pipeline option (repeatable), e.g. --beam-arg=--direct_running_mode=multi_processing")
-def ingest(fmt: str, inputs: tuple[str, ...], span: int | None, output: str, max_chars: int,
+def ingest(fmt: str, inputs: tuple[str, ...], span: int | None, output: str, max_record_chars: int,
            max_reject_ratio: float, beam_args: tuple[str, ...]) -> None:
     # Heavy imports (TensorFlow, Beam) only once the arguments are known to be valid.
     from components.ingestion import spans
@@ -39,7 +39,7 @@ def ingest(fmt: str, inputs: tuple[str, ...], span: int | None, output: str, max
     except ValueError as error:
         raise click.ClickException(f"cannot resolve input spans: {error}") from None
     try:
-        summary = run_ingestion(fmt, resolved.paths, output, max_chars=max_chars,
+        summary = run_ingestion(fmt, resolved.paths, output, max_record_chars=max_record_chars,
                                 max_reject_ratio=max_reject_ratio, beam_pipeline_args=list(beam_args),
                                 span=resolved.span, version=resolved.version)
     except IngestionInputError as error:

@@ -10,7 +10,6 @@ to the executor. The compiled pipeline keeps the patterns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Optional
 
 from tfx import types
@@ -20,19 +19,18 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-from components.ingestion import beam_job, spans
-from components.ingestion.executor import FORMAT_KEY, MAX_CHARS_KEY, MAX_REJECT_RATIO_KEY, Executor
-from components.ingestion.records import DEFAULT_MAX_CHARS
+from components import settings
+from components.ingestion import spans
+from components.ingestion.config import CorpusConfig
+from components.ingestion.executor import CONFIG_KEY, Executor
 
 
 class CorpusIngestionSpec(types.ComponentSpec):
-    """FileBasedExampleGen's parameters plus the corpus format and the reject limits."""
+    """FileBasedExampleGen's parameters plus the corpus settings (CorpusConfig as JSON)."""
 
     PARAMETERS = {
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
-        FORMAT_KEY: ExecutionParameter(type=str),
-        MAX_CHARS_KEY: ExecutionParameter(type=int),
-        MAX_REJECT_RATIO_KEY: ExecutionParameter(type=float),
+        CONFIG_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {}
     OUTPUTS = dict(standard_component_specs.FileBasedExampleGenSpec.OUTPUTS)
@@ -44,19 +42,16 @@ class CorpusIngestion(FileBasedExampleGen):
     SPEC_CLASS = CorpusIngestionSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, format: str, inputs: Sequence[str], max_chars: int = DEFAULT_MAX_CHARS,
-                 max_reject_ratio: float = beam_job.DEFAULT_MAX_REJECT_RATIO,
+    def __init__(self, config: CorpusConfig,
                  range_config: Optional[range_config_pb2.RangeConfig] = None):
         """Args:
-          format: one of text, jsonl, tsv, ntrex, sib200, chatterbot.
-          inputs: files/folders, possibly with span patterns (spans.py); empty means the
-            installed chatterbot-corpus for format chatterbot.
-          max_chars: longest accepted record, in code points.
-          max_reject_ratio: the execution fails (after writing its outputs) above this ratio.
+          config: the corpus (format, inputs possibly with span patterns (spans.py), reject
+            limits), checked by the YAML's rules.
           range_config: which spans to consider (spans.span_range(n) for a backfill); None =
             the newest span present when the run starts.
         """
-        input_base, input_config = spans.input_config(format, inputs)
+        settings.check(config, "corpus")
+        input_base, input_config = spans.input_config(config.format, config.inputs)
         spec = CorpusIngestionSpec(
             input_base=input_base,
             input_config=input_config,
@@ -65,9 +60,7 @@ class CorpusIngestion(FileBasedExampleGen):
             range_config=range_config,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-            format=format,
-            max_chars=max_chars,
-            max_reject_ratio=max_reject_ratio,
+            config=settings.to_json(config),
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         # FileBasedExampleGen.__init__ builds its own spec; ours adds parameters to it.

@@ -11,11 +11,11 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
+from components import settings
 from components.ingestion import beam_job, readers, spans, summary as summary_lib
+from components.ingestion.config import CorpusConfig
 
-FORMAT_KEY = "format"
-MAX_CHARS_KEY = "max_chars"
-MAX_REJECT_RATIO_KEY = "max_reject_ratio"
+CONFIG_KEY = "config"  # CorpusConfig as JSON
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -38,12 +38,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         span = int(exec_properties[utils.SPAN_PROPERTY_NAME])
         version = exec_properties.get(utils.VERSION_PROPERTY_NAME)
         version = None if version is None else int(version)
-        tasks = readers.plan_tasks(exec_properties[FORMAT_KEY], paths)
+        config = settings.from_json(CorpusConfig, exec_properties[CONFIG_KEY], "corpus")
+        tasks = readers.plan_tasks(config.format, paths)
         beam_job.clear_outputs(examples.uri)
         with beam_job.removing_beam_temp_on_failure(examples.uri), self._make_beam_pipeline() as pipeline:
             beam_job.build_ingestion(pipeline, tasks, examples.uri,
-                                     max_chars=exec_properties[MAX_CHARS_KEY],
-                                     max_reject_ratio=exec_properties[MAX_REJECT_RATIO_KEY])
+                                     max_record_chars=config.max_record_chars,
+                                     max_reject_ratio=config.max_reject_ratio)
         summary = beam_job.finalize_outputs(examples.uri, span=span, version=version)
 
         examples.split_names = artifact_utils.encode_split_names(summary["split_names"])

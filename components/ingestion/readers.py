@@ -71,7 +71,7 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CHUNK_BYTES = 1 << 20
 # A longer line is rejected `too_long` without being held in memory (a file with no line end,
 # such as a dump of /dev/zero, would otherwise be read whole); every accepted record is far
-# shorter (max_chars is in code points, at most 4 bytes each, plus the JSON around it).
+# shorter (max_record_chars is in code points, at most 4 bytes each, plus the JSON around it).
 MAX_LINE_BYTES = 8 << 20
 _KEPT_BYTES = 1024  # what an over-long line keeps for its excerpt
 

@@ -23,7 +23,7 @@ Reject reasons (first match wins, in this order):
     a line is rejected), DEL and C1 controls (U+0080..U+009F);
   `empty_text`: nothing but whitespace in a record (blank lines of the plain-text format are
     document boundaries and blank lines of JSONL/TSV are skipped: neither is a record);
-  `too_long`: more than `max_chars` code points after stripping;
+  `too_long`: more than `max_record_chars` code points after stripping;
   `missing_language`, `unknown_language` (see `languages.normalize_language`);
   `unknown_split`: a `split` value other than train/eval/test (dev, validation, valid, val
     are renamed eval).
@@ -39,7 +39,8 @@ from components.ingestion.languages import normalize_language
 from components.sampling import stable_bucket
 
 EXCERPT_CHARS = 80
-DEFAULT_MAX_CHARS = 20_000
+DEFAULT_MAX_RECORD_CHARS = 20_000
+DEFAULT_MAX_REJECT_RATIO = 0.05
 
 # Splits every output has (ingested Examples always carry train and eval; test only when the
 # source has one).
@@ -152,12 +153,12 @@ def canonical_split(split: str | None) -> str | None:
     return _SPLIT_ALIASES.get(split.strip().lower())
 
 
-def validate_record(record: RawRecord, max_chars: int = DEFAULT_MAX_CHARS) -> AcceptedRecord | Rejected:
+def validate_record(record: RawRecord, max_record_chars: int = DEFAULT_MAX_RECORD_CHARS) -> AcceptedRecord | Rejected:
     """Checks one record; see the module docstring for the reasons and their order.
 
     Args:
       record: what a reader produced.
-      max_chars: longest accepted text, in code points after stripping.
+      max_record_chars: longest accepted text, in code points after stripping.
 
     Returns:
       The accepted record (stripped text, normalised language, split decided) or the reject.
@@ -182,7 +183,7 @@ def validate_record(record: RawRecord, max_chars: int = DEFAULT_MAX_CHARS) -> Ac
     text = text.strip()
     if not text:
         return reject("empty_text")
-    if len(text) > max_chars:
+    if len(text) > max_record_chars:
         return reject("too_long")
     if record.language is None or not record.language.strip():
         return reject("missing_language")

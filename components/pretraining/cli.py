@@ -19,7 +19,7 @@ import click
 @click.option("--model-dir", required=True, type=click.Path(), help="Checkpoints, logs, step log.")
 @click.option("--vocab-dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--export-dir", type=click.Path(), default=None, help="Export the encoder here (components/contracts.py).")
-@click.option("--hparams", "hparams_json", default="{}", help="PretrainingHParams as a JSON object.")
+@click.option("--hparams", "hparams_json", default="{}", help="PretrainingConfig keys (the YAML pretraining: section, plus seq_len and seed) as a JSON object.")
 @click.option("--result", "result_path", type=click.Path(), default=None, help="Also write the result JSON here.")
 def pretrain(train_files, eval_files, model_dir, vocab_dir, export_dir, hparams_json, result_path):
     """Pretrains an encoder with masked LM + next-sentence prediction (resumes if checkpointed)."""

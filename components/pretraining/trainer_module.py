@@ -1,9 +1,9 @@
 """TFX Trainer module file for pretraining: `run_fn` reads `fn_args` and calls `training.train`.
 
 The pipeline runs it in `MBertTrainer(run_fn="components.pretraining.trainer_module.run_fn")`
-(components/trainer.py) with `custom_config` holding `PretrainingHParams` keys, the pretraining
-instances as `examples` and the Vocabulary artifact they were cut with as `vocabulary` (which
-arrives as `custom_config["vocab_dir"]`).
+(components/trainer.py) with the stage's `PretrainingConfig` as one JSON value
+(`custom_config["config"]`), the pretraining instances as `examples` and the Vocabulary artifact
+they were cut with as `vocabulary` (which arrives as `custom_config["vocab_dir"]`).
 """
 
 from __future__ import annotations
@@ -14,20 +14,25 @@ import json
 import logging
 import os
 
-from components.pretraining.hparams import PretrainingHParams
+from components.pretraining.config import PretrainingConfig
 from components.pretraining.training import TrainResult, train
+from components.trainer import VOCAB_DIR_KEY, read_custom_config
 
 _LOG = logging.getLogger(__name__)
 
+# custom_config wiring: a stable checkpoint root (a retried Trainer resumes there).
+CHECKPOINT_DIR_KEY = "checkpoint_dir"
 
-def hparams_from_fn_args(fn_args) -> PretrainingHParams:
-    """custom_config + the Trainer's TrainArgs/EvalArgs step counts (these win when given)."""
-    values = dict(fn_args.custom_config or {})
+
+def config_from_fn_args(fn_args) -> tuple[PretrainingConfig, dict]:
+    """(config, wiring) from custom_config; the Trainer's TrainArgs/EvalArgs step counts win."""
+    config, wiring = read_custom_config(PretrainingConfig, fn_args.custom_config, "pretraining",
+                                        wiring=(CHECKPOINT_DIR_KEY,))
     if getattr(fn_args, "train_steps", None):
-        values["train_steps"] = int(fn_args.train_steps)
+        config = dataclasses.replace(config, train_steps=int(fn_args.train_steps))
     if getattr(fn_args, "eval_steps", None) is not None:
-        values["eval_steps"] = int(fn_args.eval_steps)
-    return PretrainingHParams.from_dict(values, where="Trainer custom_config")
+        config = dataclasses.replace(config, eval_steps=int(fn_args.eval_steps))
+    return config, wiring
 
 
 # TFX Trainer calls this.
@@ -39,21 +44,24 @@ def run_fn(fn_args) -> TrainResult:
     Trainer with the same inputs and settings resumes there, see run_checkpoint_dir) or under
     `fn_args.model_run_dir`; TensorBoard logs to `fn_args.model_run_dir/logs`.
     """
-    hparams = hparams_from_fn_args(fn_args)
-    if hparams.initial_model_dir is None and getattr(fn_args, "base_model", None):
-        # Continued pretraining: the Trainer's base_model is the encoder to start from.
-        hparams = dataclasses.replace(hparams, initial_model_dir=fn_args.base_model)
-    if hparams.vocab_dir is None:
+    config, wiring = config_from_fn_args(fn_args)
+    vocab_dir = wiring.get(VOCAB_DIR_KEY)
+    if vocab_dir is None:
         raise ValueError("Trainer custom_config: no vocab_dir (components/trainer.py MBertTrainer "
                          "sets it from its vocabulary input)")
-    if hparams.checkpoint_dir is not None:
-        hparams = dataclasses.replace(
-            hparams, checkpoint_dir=run_checkpoint_dir(hparams, fn_args.train_files))
+    initial_model_dir = getattr(fn_args, "base_model", None) or None
+    checkpoint_dir = wiring.get(CHECKPOINT_DIR_KEY)
+    if checkpoint_dir is not None:
+        checkpoint_dir = run_checkpoint_dir(checkpoint_dir, config, fn_args.train_files,
+                                            vocab_dir, initial_model_dir)
     result = train(
-        hparams,
+        config,
         fn_args.train_files,
         fn_args.eval_files,
         fn_args.model_run_dir,
+        vocab_dir=vocab_dir,
+        checkpoint_dir=checkpoint_dir,
+        initial_model_dir=initial_model_dir,
         export_dir=fn_args.serving_model_dir,
         log_dir=f"{fn_args.model_run_dir}/logs",
     )
@@ -61,15 +69,14 @@ def run_fn(fn_args) -> TrainResult:
     return result
 
 
-def run_checkpoint_dir(hparams: PretrainingHParams, train_files: list[str]) -> str:
-    """A checkpoint folder under hparams.checkpoint_dir, one per (inputs, settings).
+def run_checkpoint_dir(root: str, config: PretrainingConfig, train_files: list[str],
+                       vocab_dir: str, initial_model_dir: str | None) -> str:
+    """A checkpoint folder under root, one per (inputs, settings).
 
-    A killed Trainer that TFX runs again sees the same training files and settings and so resumes
-    from the same folder; a new data span or new settings start fresh instead of resuming a
-    model trained on something else.
+    A killed Trainer that TFX runs again sees the same training files, vocabulary, initial model
+    and settings and so resumes from the same folder; a new data span or new settings start
+    fresh instead of resuming a model trained on something else.
     """
-    settings = {k: v for k, v in dataclasses.asdict(hparams).items() if k != "checkpoint_dir"}
-    fingerprint = hashlib.sha256(
-        json.dumps([sorted(train_files), settings], sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
-    return os.path.join(hparams.checkpoint_dir, fingerprint)
+    key = [sorted(train_files), dataclasses.asdict(config), str(vocab_dir), initial_model_dir]
+    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return os.path.join(root, fingerprint)

@@ -36,7 +36,8 @@ from components.base_model import initial_model
 from components.pretraining import checkpoints, data, hardware, logs, masking
 from components.pretraining.checkpoints import NonFiniteLossError
 from components.pretraining.evaluation import evaluate
-from components.pretraining.hparams import PretrainingHParams
+from components import settings
+from components.pretraining.config import PretrainingConfig
 from components.pretraining.logs import STEP_LOG  # noqa: F401 (re-exported for tests and tools)
 from components.pretraining.schedule import make_optimizer
 from components.pretraining.steps import make_train_step
@@ -71,20 +72,15 @@ class TrainResult:
     seconds: float
 
 
-def encoder_config_for(hparams: PretrainingHParams, vocab_size: int) -> EncoderConfig:
+def encoder_config_for(hparams: PretrainingConfig, vocab_size: int,
+                       initial_model_dir: str | os.PathLike | None = None) -> EncoderConfig:
     """The encoder shape: preset + overrides, vocab_size from the vocabulary (must agree)."""
-    if hparams.initial_model_dir:
+    if initial_model_dir:
         return initial_model.initial_encoder_config(
-            hparams.initial_model_dir, vocab_size, hparams.seq_len, dict(hparams.encoder))
-    overrides = dict(hparams.encoder)
-    declared = overrides.pop("vocab_size", None)
-    if declared is not None and declared != vocab_size:
-        raise ValueError(
-            f"vocabulary size mismatch: encoder.vocab_size is {declared} but the vocabulary has "
-            f"{vocab_size} tokens"
-        )
+            initial_model_dir, vocab_size, hparams.seq_len, dict(hparams.encoder))
+    overrides = dict(hparams.encoder)  # PretrainingConfig refuses a vocab_size among them
     overrides.setdefault("max_sequence_length", max(hparams.seq_len, 512))
-    config = EncoderConfig.preset(hparams.encoder_preset, vocab_size, **overrides)
+    config = EncoderConfig.preset(hparams.preset, vocab_size, **overrides)
     if config.max_sequence_length < hparams.seq_len:
         raise ValueError(
             f"encoder.max_sequence_length ({config.max_sequence_length}) is shorter than seq_len ({hparams.seq_len})"
@@ -121,12 +117,14 @@ def _distributed_dataset(strategy, files, hparams, masking_kwargs, start_step: i
 
 
 def train(
-    hparams: PretrainingHParams | dict,
+    hparams: PretrainingConfig | dict,
     train_files: str | Sequence[str],
     eval_files: str | Sequence[str] | None,
     model_dir: str | os.PathLike,
     *,
-    vocab_dir: str | os.PathLike | None = None,
+    vocab_dir: str | os.PathLike,
+    checkpoint_dir: str | os.PathLike | None = None,
+    initial_model_dir: str | os.PathLike | None = None,
     export_dir: str | os.PathLike | None = None,
     log_dir: str | os.PathLike | None = None,
     strategy: tf.distribute.Strategy | None = None,
@@ -134,10 +132,16 @@ def train(
     """Pretrains (or resumes pretraining of) an encoder with masked LM + next-sentence prediction.
 
     Args:
-        hparams: PretrainingHParams or a dict of them (unknown keys rejected).
+        hparams: PretrainingConfig, or a dict of its keys (checked as the YAML's
+            `pretraining:` section; seq_len and seed included).
         train_files, eval_files: Glob(s) of pretraining-instance TFRecords; eval None: no eval.
-        model_dir: Working folder: checkpoints (unless hparams.checkpoint_dir), step log, result.
-        vocab_dir: The Vocabulary folder; defaults to hparams.vocab_dir.
+        model_dir: Working folder: checkpoints (unless checkpoint_dir), step log, result.
+        vocab_dir: The Vocabulary folder.
+        checkpoint_dir: Where checkpoints live; default `<model_dir>/checkpoints`. Point it at a
+            stable path so a retried Trainer resumes.
+        initial_model_dir: An encoder export (components/contracts.py; e.g. an imported base
+            model) to start from: its encoder_config.json replaces the preset, its weights (and
+            pretraining_heads.npz, when present) the random initialisation.
         export_dir: Where to export the encoder (components/contracts.py); None: no export.
         log_dir: TensorBoard folder; default `<model_dir>/logs`.
         strategy: A tf.distribute strategy; None selects one from hparams and environment.
@@ -148,21 +152,20 @@ def train(
         NonFiniteLossError: NaN/inf loss; the newest checkpoint is the last good one.
     """
     started = time.time()
-    if not isinstance(hparams, PretrainingHParams):
-        hparams = PretrainingHParams.from_dict(hparams)
+    if not isinstance(hparams, PretrainingConfig):
+        hparams = settings.parse(PretrainingConfig, hparams, "pretraining")
     # First: MultiWorkerMirroredStrategy must configure collectives before any TF op runs.
     strategy = strategy or hardware.select_strategy(hparams.tpu)
     chief = hardware.is_chief(strategy)
-    vocab_dir = vocab_dir or hparams.vocab_dir
     model_dir = pathlib.Path(model_dir)
-    masking_kwargs, config = _vocabulary_settings(hparams, vocab_dir)
+    masking_kwargs, config = _vocabulary_settings(hparams, vocab_dir, initial_model_dir)
     train_list, eval_list = _input_files(hparams, train_files, eval_files)
     mixed = hardware.resolve_flag(hparams.mixed_precision, hardware.default_mixed_precision(strategy),
                                   "mixed_precision")
     jit = hardware.resolve_flag(hparams.jit_compile, hardware.default_jit_compile(mixed), "jit_compile")
-    model, optimizer = _build(hparams, strategy, config, mixed, jit)
+    model, optimizer = _build(hparams, strategy, config, mixed, jit, initial_model_dir)
     run_checkpoints = checkpoints.open_checkpoints(
-        model, optimizer, pathlib.Path(hparams.checkpoint_dir or model_dir / "checkpoints"),
+        model, optimizer, pathlib.Path(checkpoint_dir or model_dir / "checkpoints"),
         hparams.keep_checkpoints, chief, strategy,
         what_was_built=f"vocabulary {vocab_dir} (vocab_size {config.vocab_size}) and hparams {config}")
     start_step = int(optimizer.iterations.numpy())
@@ -195,18 +198,20 @@ def train(
     return result
 
 
-def _vocabulary_settings(hparams: PretrainingHParams, vocab_dir) -> tuple[dict, EncoderConfig]:
+def _vocabulary_settings(hparams: PretrainingConfig, vocab_dir,
+                         initial_model_dir=None) -> tuple[dict, EncoderConfig]:
     """Masking settings (special ids, vocab size, whole-word starts) and the encoder's shape."""
     if not vocab_dir:
-        raise ValueError("vocab_dir: the vocabulary folder is required (custom_config key 'vocab_dir')")
-    masking_kwargs = masking.masking_kwargs_from_vocab(str(vocab_dir), whole_word=hparams.whole_word)
+        raise ValueError("vocab_dir: the vocabulary folder is required (MBertTrainer passes its "
+                         "vocabulary input as custom_config 'vocab_dir')")
+    masking_kwargs = masking.masking_kwargs_from_vocab(str(vocab_dir), whole_word=hparams.whole_word_masking)
     masking_kwargs.update(mask_rate=hparams.mask_rate, max_predictions=hparams.max_predictions)
-    config = encoder_config_for(hparams, masking_kwargs["vocab_size"])
+    config = encoder_config_for(hparams, masking_kwargs["vocab_size"], initial_model_dir)
     check_vocab_matches(vocab_dir, config.vocab_size)
     return masking_kwargs, config
 
 
-def _input_files(hparams: PretrainingHParams, train_files, eval_files) -> tuple[list, list | None]:
+def _input_files(hparams: PretrainingConfig, train_files, eval_files) -> tuple[list, list | None]:
     """The train (and eval) TFRecords, checked: present, non-empty, records of seq_len."""
     train_list = data.resolve_files(train_files, "train data")
     data.check_record_files(train_list, "train data", hparams.seq_len)
@@ -217,7 +222,8 @@ def _input_files(hparams: PretrainingHParams, train_files, eval_files) -> tuple[
     return train_list, eval_list
 
 
-def _build(hparams: PretrainingHParams, strategy, config: EncoderConfig, mixed: bool, jit: bool):
+def _build(hparams: PretrainingConfig, strategy, config: EncoderConfig, mixed: bool, jit: bool,
+           initial_model_dir=None):
     """The pretraining model (from the initial model when given) and its built optimiser."""
     _LOG.info("pretraining %s on %s (%d replicas), mixed_bfloat16=%s, jit_compile=%s",
               config, hardware.strategy_name(strategy), strategy.num_replicas_in_sync, mixed, jit)
@@ -227,8 +233,8 @@ def _build(hparams: PretrainingHParams, strategy, config: EncoderConfig, mixed: 
         encoder = build_encoder(config, dtype="mixed_bfloat16" if mixed else "float32")
         model = PretrainingModel(encoder, sparse_last_layer=hparams.sparse_last_layer)
         model.build()
-        if hparams.initial_model_dir:
-            initial_model.restore_initial_model(model, hparams.initial_model_dir)
+        if initial_model_dir:
+            initial_model.restore_initial_model(model, initial_model_dir)
         optimizer = make_optimizer(hparams.learning_rate, hparams.warmup_steps, hparams.train_steps,
                                    weight_decay=hparams.weight_decay, clip_norm=hparams.clip_norm)
         optimizer.build(model.trainable_variables)
@@ -249,7 +255,7 @@ class _Loop:
                 "first_mlm_loss": first.get("mlm_loss"), "last_mlm_loss": last.get("mlm_loss")}
 
 
-def _train_steps(model, optimizer, strategy, hparams: PretrainingHParams, masking_kwargs: dict,
+def _train_steps(model, optimizer, strategy, hparams: PretrainingConfig, masking_kwargs: dict,
                  train_list: list, run_checkpoints: checkpoints.RunCheckpoints, start_step: int,
                  jit: bool, log_dir: pathlib.Path, step_log_path: pathlib.Path | None) -> _Loop:
     """Runs the steps from start_step to train_steps: log every log_every, save every checkpoint_every."""

@@ -19,7 +19,6 @@ bundle, emitted at `finish_bundle`): the shuffle then carries distinct words, no
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import zlib
 from typing import Iterable, Optional, Sequence
@@ -28,93 +27,15 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindows
 
-from components import contracts
+from components import contracts, settings
 from components.vocabulary import basic_tokenizer, files, learner, seeds
+from components.vocabulary.config import VocabularyConfig
 from components.vocabulary.wordpiece import SUFFIX, max_bytes_per_word, token_prefixes
 
 _NORMALIZE_BATCH = 512
 
 
-@dataclasses.dataclass(frozen=True)
-class VocabParams:
-    """Everything that shapes the vocabulary; the component's and the CLI's parameters.
-
-    Attributes:
-      vocab_size: tokens wanted in vocab.txt, reserved ones included.
-      smoothing: language smoothing exponent (M-BERT: 0.7; 1 = none, 0 = equal shares).
-      lower_case: uncased vocabulary (lower case, NFD, accents stripped); cased by default.
-      num_unused: `[unusedN]` tokens after the five special ones.
-      max_characters: cap on distinct characters in the alphabet.
-      min_char_count: occurrences a character needs to enter the alphabet.
-      min_token_count: lowest (smoothed) count a learned token may have.
-      min_token_rate: the same as a share of all words; the larger of the two applies. Counts
-        grow with the corpus, so an absolute floor alone would keep ever more candidates (the
-        8x NTREX set keeps every substring); this floor keeps the table, and the learning
-        cost, a function of the distinct words (2.5e-6 of NTREX's 814k words is 2).
-      max_token_chars: longest learned token in characters.
-      max_chars_per_word: longest word always tokenised (see `wordpiece.max_bytes_per_word`).
-      num_rounds: learning rounds (each re-splits every word with the current vocabulary).
-      num_shards: word-table and candidate shards (parallelism of the Beam steps).
-      seed_characters: at most this many unseen common characters of the scripts the corpus
-        uses (Hangul, hanzi/kanji; see `seeds.py`) join the alphabet, so held-out text in
-        those scripts is not UNK; -1 = vocab_size // 25, 0 = none. Never more tokens than
-        half of the room left after the reserved tokens and the seen characters.
-      suffix_if_inner_only: a seen character gets its `##` form only when it occurred inside a
-        word in the training text (frees room for subwords).
-      savings_exponent: candidates are scored by count x (pieces saved) ** this (see
-        `learner.piece_savings`); 0 = count alone (the T2T / TF Text rule).
-    """
-
-    vocab_size: int = 8000
-    smoothing: float = 0.7
-    lower_case: bool = False
-    num_unused: int = 100
-    max_characters: int = 10000
-    min_char_count: int = 1
-    min_token_count: float = 2.0
-    min_token_rate: float = 2.5e-6
-    max_token_chars: int = 16
-    max_chars_per_word: int = 200
-    num_rounds: int = 3
-    num_shards: int = 16
-    seed_characters: int = -1
-    suffix_if_inner_only: bool = True
-    savings_exponent: float = 0.5
-
-    def min_count(self, total_words: float) -> float:
-        """The candidate floor for a corpus of `total_words` (see `min_token_rate`)."""
-        return max(self.min_token_count, self.min_token_rate * total_words)
-
-    def seed_budget(self) -> int:
-        """`seed_characters`, with -1 resolved to a twenty-fifth of the vocabulary.
-
-        On NTREX (16 languages, 30k tokens, learned on train) 1,200 seeds bring held-out UNK
-        from 1.2 % to under 0.44 % for ko/zh/ja; every seed is a token learned subwords do not
-        get (1,500 seeds cost about 1 % more pieces per word, see notes/vocabulary.md).
-        """
-        return self.vocab_size // 25 if self.seed_characters == -1 else self.seed_characters
-
-    def validate(self) -> None:
-        checks = {
-            "vocab_size": self.vocab_size > 0, "num_unused": self.num_unused >= 0,
-            "max_characters": self.max_characters > 0, "min_char_count": self.min_char_count >= 1,
-            "min_token_count": self.min_token_count > 0, "max_token_chars": self.max_token_chars >= 2,
-            "min_token_rate": 0.0 <= self.min_token_rate < 1.0,
-            "max_chars_per_word": self.max_chars_per_word >= 1, "num_rounds": self.num_rounds >= 1,
-            "num_shards": self.num_shards >= 1, "smoothing": 0.0 <= self.smoothing <= 1.0,
-            "seed_characters": self.seed_characters >= -1,
-            "savings_exponent": 0.0 <= self.savings_exponent <= 2.0,
-        }
-        for key, ok in checks.items():
-            if not ok:
-                raise learner.VocabularyError(f"invalid vocabulary parameter {key}={getattr(self, key)!r}")
-        if self.vocab_size < len(learner.SPECIAL_TOKENS) + self.num_unused + 1:
-            raise learner.VocabularyError(
-                f"vocab_size={self.vocab_size} is smaller than the {len(learner.SPECIAL_TOKENS)} "
-                f"special tokens plus num_unused={self.num_unused} plus one character")
-
-
-def tokenizer_settings(params: VocabParams, vocab: list) -> dict:
+def tokenizer_settings(params: VocabularyConfig, vocab: list) -> dict:
     """tokenizer.json: every setting the tokenizer needs to split as the learner."""
     return files.tokenizer_settings(vocab, lower_case=params.lower_case,
                                     max_chars_per_word=params.max_chars_per_word,
@@ -241,7 +162,7 @@ def _weighted_shard(element, totals: dict, exponent: float):
     yield bucket, {word: (count, count * weight) for word, count in words.items()}
 
 
-def _check_alphabet(char_counts: dict, params: VocabParams) -> list[str]:
+def _check_alphabet(char_counts: dict, params: VocabularyConfig) -> list[str]:
     if not char_counts:
         raise learner.VocabularyError(
             "empty corpus: the train split has no words (no text, or only white space and "
@@ -299,7 +220,7 @@ class _Prepared:
         return self._derive()[1]
 
 
-def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, params: VocabParams):
+def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, params: VocabularyConfig):
     """One word shard -> ((is_suffix, part), {maximal string: count}) for one learning round."""
     _, words = element
     initial, suffix = learner.count_candidates(
@@ -316,7 +237,7 @@ def _round_candidates(element, vocab: Optional[_Prepared], alphabet: _Prepared, 
             yield (is_suffix, part), maximal
 
 
-def _select(levels_list: list, alphabet: list, params: VocabParams, total_words: float,
+def _select(levels_list: list, alphabet: list, params: VocabularyConfig, total_words: float,
             previous: Optional[_Prepared] = None) -> list[str]:
     table = learner.CandidateTable.from_levels(learner.merge_levels(levels_list))
     wanted = params.vocab_size - len(learner.reserved_tokens(params.num_unused)) - len(alphabet)
@@ -325,7 +246,7 @@ def _select(levels_list: list, alphabet: list, params: VocabParams, total_words:
     return learner.select_tokens(table, wanted, set(alphabet), params.min_count(total_words), savings)
 
 
-def _measure_shard(element, vocab: _Prepared, params: VocabParams):
+def _measure_shard(element, vocab: _Prepared, params: VocabularyConfig):
     (language, _), words = element
     stats = learner.measure(words.items(), vocab.tokens, max_bytes_per_word(params.max_chars_per_word),
                             vocab.longest, vocab.prefixes)
@@ -341,7 +262,7 @@ def _sum_stats(stats: Iterable[learner.LanguageStats]) -> learner.LanguageStats:
     return out
 
 
-def _write_outputs(vocab: list, stats: dict, params: VocabParams, output_dir: str,
+def _write_outputs(vocab: list, stats: dict, params: VocabularyConfig, output_dir: str,
                    stats_split: str) -> str:
     """Writes the three files of the Vocabulary artifact; returns the output dir."""
     languages = {lang: s.to_json() for lang, s in sorted(stats.items())}
@@ -352,7 +273,7 @@ def _write_outputs(vocab: list, stats: dict, params: VocabParams, output_dir: st
     return output_dir
 
 
-def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
+def learn_vocabulary(train, eval_lines, params: VocabularyConfig, output_dir: str,
                      stats_split: str = "eval"):
     """Adds the vocabulary steps to a pipeline.
 
@@ -367,7 +288,7 @@ def learn_vocabulary(train, eval_lines, params: VocabParams, output_dir: str,
     Returns:
       A PCollection holding the final token list (one element).
     """
-    params.validate()
+    settings.check(params, "vocabulary")
     word_counts = train | "CountTrainWords" >> CountWords(params.lower_case, params.num_shards)
     totals = (word_counts
               | "LanguageWords" >> beam.Map(lambda kv: (kv[0][0], sum(kv[1].values())))

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from components import settings
+from components.vocabulary.config import VocabularyConfig
 from components.vocabulary.learner import VocabularyError
 
 _OWN_FORMATS = ("examples", "lines")
@@ -89,13 +91,13 @@ def vocab(fmt, inputs, vocab_size, output, smoothing, lower_case, num_unused, ma
 
     from components.vocabulary import beam_pipeline  # pylint: disable=g-import-not-at-top
 
-    params = beam_pipeline.VocabParams(
+    params = VocabularyConfig(
         vocab_size=vocab_size, smoothing=smoothing, lower_case=lower_case, num_unused=num_unused,
         max_characters=max_characters, min_char_count=min_char_count,
         max_chars_per_word=max_chars_per_word, num_rounds=num_rounds, seed_characters=seed_characters,
         savings_exponent=savings_exponent, suffix_if_inner_only=not all_suffix_forms)
     try:
-        params.validate()
+        settings.check(params, "vocabulary")
         os.makedirs(output, exist_ok=True)
         options = PipelineOptions(list(beam_args))
         if fmt == "examples":

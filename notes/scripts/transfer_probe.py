@@ -65,7 +65,7 @@ if mode == "probe":
 else:
     # fine-tune sweep: mode = "ft:<lr>:<random 0/1>:<steps>[:extra json]"
     _, lr, rnd, steps, *extra = mode.split(":", 4)
-    params = tm.finetuning_params({"train_languages": ["en"], "pooling": "mean", "max_seq_length": 128,
+    params = tm.finetuning_config({"train_languages": ["en"], "pooling": "mean", "max_seq_length": 128,
                                    "learning_rate": float(lr), "random_init": rnd == "1",
                                    "train_steps": int(steps), "eval_every": 100,
                                    "early_stopping_patience": 5, **(json.loads(extra[0]) if extra else {})})
