@@ -104,8 +104,7 @@ def _from_base_model(config: PipelineConfig, paths: "PipelinePaths", corpus_exam
     base = config.base_model
     length, length_key = config.base_model_length()
     importer = BaseModelImport(
-        checkpoint_format=base.format, path=base.path,
-        lower_case={None: "", True: "true", False: "false"}[base.lower_case],
+        config=settings.to_json(base.for_import()),
         max_seq_length=length, max_seq_length_key=length_key, fingerprint=fingerprint,
     ).with_id("base_model")
     if base.mode == "finetune":

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+from components import settings
 from components.base_model import tiny
+from components.base_model.config import BaseModelConfig
 from pipeline.config import ConfigError, check_inputs_exist, config_from_dict
 
 BASE = {"format": "huggingface", "path": "ckpt"}
@@ -78,7 +80,10 @@ def test_continue_pretraining_mode_feeds_the_imported_vocabulary_and_encoder(tmp
     assert _producer(components["finetuning_trainer"], "base_model") == "pretraining_trainer"
     for trainer in ("pretraining_trainer", "finetuning_trainer"):
         assert _producer(components[trainer], "vocabulary") == "base_model", trainer
-    assert components["base_model"].exec_properties["lower_case"] == "true"
+    imported = settings.from_json(BaseModelConfig, components["base_model"].exec_properties["config"], "base_model")
+    assert imported.lower_case is True and imported.path == str(tmp_path / "ckpt")
+    # Both modes import with the same parameters: one cached import.
+    assert imported == _config(tmp_path, lower_case=True).base_model
 
 
 def test_vertex_compiles_a_base_model_pipeline(tmp_path):

@@ -13,14 +13,15 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from components import settings
 from components.base_model.checkpoint import ImportedCheckpoint, load_checkpoint
+from components.base_model.config import BaseModelConfig
 from components.base_model.outputs import write_encoder, write_vocabulary
 from components.vocabulary.artifact import Vocabulary
 
 Parameter = tfx.dsl.components.Parameter
 OutputArtifact = tfx.dsl.components.OutputArtifact
 
-_CASING = {"": None, "true": True, "false": False}
 
 
 def run_import(checkpoint_format: str, path: str, vocabulary_dir: str, encoder_dir: str, *,
@@ -38,9 +39,7 @@ def run_import(checkpoint_format: str, path: str, vocabulary_dir: str, encoder_d
 def BaseModelImport(  # pylint: disable=invalid-name
     vocabulary: OutputArtifact[Vocabulary],
     encoder: OutputArtifact[standard_artifacts.Model],
-    checkpoint_format: Parameter[str],
-    path: Parameter[str],
-    lower_case: Parameter[str] = "",
+    config: Parameter[str],
     max_seq_length: Parameter[int] = 0,
     max_seq_length_key: Parameter[str] = "max_seq_length",
     fingerprint: Parameter[str] = "",
@@ -50,9 +49,7 @@ def BaseModelImport(  # pylint: disable=invalid-name
     Args:
       vocabulary: output; the checkpoint's vocabulary and casing (components/contracts.py).
       encoder: output; the encoder (+ pretraining heads) in the pretraining Trainer's layout.
-      checkpoint_format: bert-tf1, huggingface or keras-hub.
-      path: the checkpoint folder, local or gs://.
-      lower_case: "" = as the checkpoint says, "true" / "false" to force.
+      config: BaseModelConfig as JSON (components/base_model/config.py: format, path, casing).
       max_seq_length: the longest sequence the pipeline feeds; shorter position embeddings fail here.
       max_seq_length_key: the config key of max_seq_length (named in that error).
       fingerprint: names, sizes and times of the checkpoint's files (formats.fingerprint), so a
@@ -60,8 +57,9 @@ def BaseModelImport(  # pylint: disable=invalid-name
     """
     del fingerprint  # Only part of the cache key.
     encoder_dir = path_utils.serving_model_dir(encoder.uri, path_utils.is_old_model_artifact(encoder))
-    imported = run_import(checkpoint_format, path, vocabulary.uri, encoder_dir,
-                          lower_case=_CASING[lower_case], max_seq_length=max_seq_length,
+    base = settings.from_json(BaseModelConfig, config, "base_model")
+    imported = run_import(base.format, base.path, vocabulary.uri, encoder_dir,
+                          lower_case=base.lower_case, max_seq_length=max_seq_length,
                           setting=max_seq_length_key)
     info = imported.info
     for artifact in (vocabulary, encoder):

@@ -28,3 +28,8 @@ class BaseModelConfig:
     mode: str = setting("finetune", choices=BASE_MODEL_MODES)
     # None = as the checkpoint says (its tokenizer files, folder name or vocabulary).
     lower_case: Optional[bool] = None
+
+    def for_import(self) -> "BaseModelConfig":
+        """What BaseModelImport receives: the mode left at its default, so both modes import with
+        the same parameters (one cached import)."""
+        return dataclasses.replace(self, mode=BaseModelConfig.mode)
