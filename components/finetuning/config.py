@@ -12,9 +12,6 @@ from typing import Optional
 from components.ingestion.languages import normalize_language
 from components.settings import SEED_MAX, learning_rate, setting
 
-# The config of a run_fn called without one; the YAML section's defaults.
-DEFAULT_TRAIN_LANGUAGES = ("en",)
-
 
 def language_tag(code: str) -> str | None:
     """Problem with a language code as the ingested data spells it (a normalised tag), or None."""
@@ -34,8 +31,7 @@ class FinetuningConfig:
 
     # Normalised language tags as the ingested data has them (`en`, `zh-Hans`), or "all";
     # ["en"] = English rows only, zero-shot to the others (M-BERT's question).
-    train_languages: list[str] = setting(default_factory=lambda: list(DEFAULT_TRAIN_LANGUAGES),
-                                         check=language_tag)
+    train_languages: list[str] = setting(default_factory=lambda: ["en"], check=language_tag)
     # The class list (its order = class ids); None = the sorted labels of the train rows.
     labels: Optional[list[str]] = None
     # Packed length (<= the encoder's positions).
