@@ -71,6 +71,12 @@ SEGMENT_IDS = "segment_ids"
 NEXT_SENTENCE_LABEL = "next_sentence_label"
 SECOND_LANGUAGE = "second_language"
 TRANSLATION_PAIR_LABEL = -1
+# Aligned sentences (PretrainingExampleGen with parallel_sentences): one record per sentence that
+# several languages share, `<uri>/parallel/data_tfrecord-*.gz`; `token_ids` is every language's
+# pieces one after the other, `piece_counts` how many each has, `languages` their tags.
+PARALLEL_DIR = "parallel"
+PIECE_COUNTS = "piece_counts"
+LANGUAGES = "languages"
 
 # Model artifacts.
 SERVING_MODEL_DIR = "Format-Serving"
@@ -84,6 +90,11 @@ CLASSIFIER_CONFIG_FILE = "assets.extra/classifier_config.json"
 def split_dir(uri: str, split: str) -> str:
     """`<uri>/Split-<split>`: where an Examples-like artifact keeps one split's records."""
     return f"{uri.rstrip('/')}/{SPLIT_DIR_PREFIX}{split}"
+
+
+def parallel_pattern(uri: str) -> str:
+    """Glob of the aligned-sentence records of a pretraining-examples artifact."""
+    return f"{uri.rstrip('/')}/{PARALLEL_DIR}/{RECORD_FILE_PREFIX}-*.gz"
 
 
 def split_pattern(uri: str, split: str) -> str:

@@ -14,8 +14,10 @@ from keras import ops
 from models.masked_lm_head import TiedMaskedLMHead
 from models.next_sentence_head import NextSentenceHead
 
-# Keys of a masked batch (see components/pretraining/masking.py `mask_batch`); `position_ids` is optional.
-MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions", "position_ids")
+# Keys of a masked batch (see components/pretraining/masking.py `mask_batch`); `position_ids` is
+# optional, and so is `parallel_ids` (aligned sentences for the alignment loss).
+MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions", "position_ids",
+                "parallel_ids")
 
 
 @keras.saving.register_keras_serializable(package="mbert")
@@ -26,7 +28,9 @@ class PretrainingModel(keras.Model):
     [batch, seq_len], `padding_mask` bool/int [batch, seq_len], `mask_positions` int32
     [batch, predictions] and optionally `position_ids` int32 [batch, seq_len] (default
     0..seq_len-1; translation pairs restart them, components/pretraining/masking.py); returns `mlm_logits` float [batch, predictions, vocab] and
-    `nsp_logits` float [batch, 2].
+    `nsp_logits` float [batch, 2]. With `parallel_ids` int32 [groups, languages, pieces] (one
+    sentence in several languages per group, 0-padded) it also returns `parallel_bags` float32
+    [groups, languages, hidden]: each sentence's mean word-piece embedding (`alignment_loss`).
 
     With `sparse_last_layer` (the default), the last transformer layer computes its queries,
     attention output and feed-forward block only at the rows the losses read: `[CLS]` (for the
@@ -121,7 +125,19 @@ class PretrainingModel(keras.Model):
             masked_rows, head_positions = x, mask_positions
         mlm_logits = self.masked_lm_head(masked_rows, head_positions, encoder.token_embedding.embeddings)
         nsp_logits = self.next_sentence_head(pooled)
-        return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+        outputs = {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+        if "parallel_ids" in inputs:
+            outputs["parallel_bags"] = self.bags_of_pieces(inputs["parallel_ids"])
+        return outputs
+
+    def bags_of_pieces(self, ids):
+        """Mean input embedding of each sentence's word pieces.
+
+        ids: int [..., pieces], 0 = padding -> float32 [..., hidden] (zeros for an all-padding row).
+        """
+        weights = ops.cast(ops.not_equal(ids, 0), "float32")[..., None]  # (..., P, 1)
+        vectors = ops.cast(self.encoder.token_embedding(ids), "float32")  # (..., P, H)
+        return ops.sum(vectors * weights, axis=-2) / ops.maximum(ops.sum(weights, axis=-2), 1.0)
 
     def get_config(self):
         config = super().get_config()
@@ -138,8 +154,50 @@ class PretrainingModel(keras.Model):
         return cls(**config)
 
 
+def alignment_loss(bags, valid, temperature: float) -> tuple[Any, Any, Any]:
+    """Multi-way contrastive loss that puts a sentence's translations next to each other.
+
+    Every sentence of the batch (a group = one sentence in several languages) is scored against
+    every other by the cosine of their bags of word pieces: its own translations (same group)
+    should come out above the other groups' sentences (supervised contrastive loss, Khosla et
+    al. 2020, with in-batch softmax at `temperature`). It is Hermann & Blunsom's (2014) additive
+    bilingual model trained multi-way: it aligns the word-piece embeddings themselves, so a
+    classifier fine-tuned on English pieces with the embeddings frozen reads the other
+    languages' pieces in the same place.
+
+    Args:
+        bags: float32 [groups, languages, hidden] (`PretrainingModel.bags_of_pieces`).
+        valid: float32 [groups, languages], 1 for a real sentence, 0 for a missing language.
+        temperature: softmax temperature (> 0).
+
+    Returns:
+        (loss, correct, count): float32 scalars; loss is the mean over the sentences that have
+        a translation in the batch (0 without any), `correct` counts those whose most similar
+        other sentence is one of their translations, `count` counts them.
+    """
+    groups, languages = ops.shape(bags)[0], ops.shape(bags)[1]
+    vectors = ops.reshape(bags, (groups * languages, -1))  # (N, H)
+    vectors = vectors / ops.maximum(ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True)), 1e-6)
+    real = ops.reshape(ops.cast(valid, "float32"), (-1,))  # (N,)
+    group = ops.repeat(ops.arange(groups), languages)  # (N,)
+    not_self = 1.0 - ops.eye(groups * languages)
+    candidates = not_self * real[None, :] * real[:, None]  # (N, N): real pairs, not oneself
+    positives = candidates * ops.cast(ops.equal(group[:, None], group[None, :]), "float32")
+    logits = ops.matmul(vectors, ops.transpose(vectors)) / temperature - 1e9 * (1.0 - candidates)
+    log_prob = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+    per_row = ops.sum(positives, axis=-1)  # translations of each sentence in the batch
+    anchors = ops.cast(per_row > 0, "float32")  # sentences with a translation in the batch
+    row_loss = -ops.sum(log_prob * positives, axis=-1) / ops.maximum(per_row, 1.0)
+    count = ops.sum(anchors)
+    loss = ops.sum(row_loss * anchors) / ops.maximum(count, 1.0)
+    nearest = ops.argmax(logits, axis=-1)
+    correct = ops.sum(ops.cast(ops.equal(ops.take(group, nearest), group), "float32") * anchors)
+    return loss, correct, count
+
+
 def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any],
-                       next_sentence_prediction: bool = True) -> dict[str, Any]:
+                       next_sentence_prediction: bool = True, alignment_weight: float = 0.0,
+                       alignment_temperature: float = 0.1) -> dict[str, Any]:
     """BERT's losses and accuracy counts for one batch (float32 whatever the compute dtype).
 
     Args:
@@ -149,13 +207,19 @@ def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any],
             1 = b random, -1 = no next-sentence target: a translation pair).
         next_sentence_prediction: add the NSP loss (False: MLM only, as RoBERTa and XLM;
             the NSP figures are still counted).
+        alignment_weight: weight of `alignment_loss` on the batch's aligned sentences
+            (`parallel_bags` in outputs, `parallel_ids` in batch); 0: not added.
+        alignment_temperature: its softmax temperature.
 
     Returns:
-        dict of float32 scalars `loss` (= mlm_loss [+ nsp_loss]), `mlm_loss` (weighted mean
+        dict of float32 scalars `loss` (= mlm_loss [+ nsp_loss] [+ alignment_weight x
+        alignment_loss]), `mlm_loss` (weighted mean
         over real predictions), `nsp_loss` (mean over rows with a target), and float32 [B]
         per-example `mlm_correct`, `mlm_count` (for accuracy by language), `nsp_correct`,
         `nsp_count` (1 where the row has a next-sentence target) and `nsp_random` (1 where
-        that target is "random": its mean is the majority baseline of NSP accuracy).
+        that target is "random": its mean is the majority baseline of NSP accuracy); and, with
+        `parallel_bags` in outputs, `alignment_loss`, `alignment_correct`, `alignment_count`
+        (float32 scalars, see `alignment_loss`; zeros without).
     """
     mlm_logits = ops.cast(outputs["mlm_logits"], "float32")
     nsp_logits = ops.cast(outputs["nsp_logits"], "float32")
@@ -172,6 +236,14 @@ def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any],
     mlm_hit = ops.cast(ops.equal(ops.cast(ops.argmax(mlm_logits, axis=-1), "int32"), mask_ids), "float32")
     nsp_hit = ops.cast(ops.equal(ops.cast(ops.argmax(nsp_logits, axis=-1), "int32"), nsp_targets), "float32")
     loss = mlm_loss + nsp_loss if next_sentence_prediction else mlm_loss
+    if "parallel_bags" in outputs:
+        valid = ops.cast(ops.any(ops.not_equal(batch["parallel_ids"], 0), axis=-1), "float32")
+        align_loss, align_correct, align_count = alignment_loss(
+            outputs["parallel_bags"], valid, alignment_temperature)
+        if alignment_weight:
+            loss = loss + alignment_weight * align_loss
+    else:
+        align_loss = align_correct = align_count = ops.zeros((), "float32")
     return {
         "loss": loss,
         "mlm_loss": mlm_loss,
@@ -181,4 +253,7 @@ def pretraining_losses(outputs: dict[str, Any], batch: dict[str, Any],
         "nsp_correct": nsp_hit * nsp_weights,
         "nsp_count": nsp_weights,
         "nsp_random": ops.cast(nsp_labels == 1, "float32"),
+        "alignment_loss": align_loss,
+        "alignment_correct": align_correct,
+        "alignment_count": align_count,
     }

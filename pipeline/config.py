@@ -102,6 +102,9 @@ class PipelineConfig:
         if self.compression is not None and self.compression.unlabelled_rows and not self.pretrains():
             yield "compression.unlabelled_rows", ("needs the pretraining corpus, which a "
                                                   "base_model in 'finetune' mode does not read")
+        if self.pretraining.alignment_weight > 0 and not self.pretraining_examples.parallel_sentences:
+            yield "pretraining.alignment_weight", ("needs the aligned sentences: set "
+                                                   "pretraining_examples.parallel_sentences: true")
         if self.base_model is not None:
             return  # The checkpoint sets the encoder; components/base_model/preflight.py checks lengths.
         try:

@@ -28,7 +28,7 @@ def _results():
         "mlm_accuracy": {"en": 0.25, "de": 0.5, "ar": None}}
 
 
-def test_each_setting_changes_only_finetuning_and_the_translation_share():
+def test_each_setting_changes_only_finetuning_the_translation_share_and_the_alignment():
     base = yaml.safe_load((REPO_ROOT / "configs" / "crosslingual.yaml").read_text())
     configs = {s: xl.run_config(base, s, 2, pathlib.Path("/n"), pathlib.Path("/s"))
                for s in xl.PIPELINE_SETTINGS}
@@ -45,7 +45,18 @@ def test_each_setting_changes_only_finetuning_and_the_translation_share():
         strip(configs["pretrained_all"]) == strip(configs["pretrained_tlm_en"])
     fractions = {s: c["pretraining_examples"]["translation_fraction"] for s, c in configs.items()}
     assert fractions["pretrained_tlm_en"] == base["crosslingual"]["translation_fraction"] > 0
-    assert {fractions[s] for s in ("pretrained_en", "random_init_en", "pretrained_all")} == {0.0}
+    assert {fractions[s] for s in ("pretrained_en", "random_init_en", "pretrained_all",
+                                   "pretrained_aligned_en")} == {0.0}
+    # Only the aligned setting writes the aligned sentences and trains on them, and its
+    # fine-tuning keeps the embeddings where the alignment put them.
+    weights = {s: c["pretraining"]["alignment_weight"] for s, c in configs.items()}
+    parallel = {s: c["pretraining_examples"]["parallel_sentences"] for s, c in configs.items()}
+    assert weights.pop("pretrained_aligned_en") == base["crosslingual"]["alignment_weight"] > 0
+    assert parallel.pop("pretrained_aligned_en") is True
+    assert set(weights.values()) == {0.0} and set(parallel.values()) == {False}
+    assert configs["pretrained_aligned_en"]["finetuning"]["freeze_embeddings"] is True
+    assert not configs["pretrained_en"]["finetuning"].get("freeze_embeddings", False)
+    assert xl.objective(configs["pretrained_aligned_en"], "pretrained_aligned_en") == "MLM+alignment"
     assert (configs["pretrained_en"]["finetuning"]["train_languages"],
             configs["pretrained_en"]["finetuning"]["random_init"]) == (["en"], False)
     assert (configs["random_init_en"]["finetuning"]["train_languages"],
@@ -190,11 +201,12 @@ def test_tiny_run_through_the_pipeline_pretrains_each_encoder_once(tmp_path, ntr
     assert summary["pretrain_steps"] == 10
 
     db = str(out / "metadata.sqlite")
-    # Four pipeline runs, two pretrainings (M-BERT recipe, + TLM); the others from cache.
+    # Five pipeline runs, three pretrainings (M-BERT recipe, + TLM, + alignment); the others
+    # (random init, all languages) take the M-BERT recipe's from cache.
     assert metadata.execution_states(db, "xl-tiny", "pretraining_trainer") == [
-        "COMPLETE", "COMPLETE", "CACHED", "CACHED"]
-    assert metadata.execution_states(db, "xl-tiny", "finetuning_trainer") == ["COMPLETE"] * 4
-    assert metadata.execution_states(db, "xl-tiny", "evaluator") == ["COMPLETE"] * 4
+        "COMPLETE", "COMPLETE", "COMPLETE", "CACHED", "CACHED"]
+    assert metadata.execution_states(db, "xl-tiny", "finetuning_trainer") == ["COMPLETE"] * 5
+    assert metadata.execution_states(db, "xl-tiny", "evaluator") == ["COMPLETE"] * 5
 
     saved = json.loads((results_dir / "crosslingual.json").read_text())
     for setting in xl.SETTINGS:
@@ -205,15 +217,16 @@ def test_tiny_run_through_the_pipeline_pretrains_each_encoder_once(tmp_path, ntr
             assert 0.0 <= row["accuracy"][0] <= 1.0
     assert saved["settings"]["pretrained_tlm_en"]["objective"] == "MLM+TLM"
     assert saved["settings"]["pretrained_en"]["objective"] == "MLM"
-    assert set(saved["mlm"]) == {"MLM", "MLM+TLM"}
+    assert saved["settings"]["pretrained_aligned_en"]["objective"] == "MLM+alignment"
+    assert set(saved["mlm"]) == {"MLM", "MLM+TLM", "MLM+alignment"}
     assert set(saved["mlm_accuracy"]) == {"en", "de"}
     assert all(0.0 <= v <= 1.0 for v in saved["mlm_accuracy"].values())
     assert saved["config"]["languages"] == ["en", "de"]
     assert (results_dir / "crosslingual.md").read_text().count("\n| de |") == 2  # accuracy + macro-F1
     assert (results_dir / "crosslingual.png").stat().st_size > 0
-    # Every pipeline run was pushed (the gate never blocks): 4 versions.
+    # Every pipeline run was pushed (the gate never blocks): 5 versions.
     versions = sorted(p.name for p in (out / "serving").glob("*/*") if p.name.isdigit())
-    assert versions == ["1", "2", "3", "4"]
+    assert versions == ["1", "2", "3", "4", "5"]
 
 
 def test_per_setting_finetuning_keys_and_bad_section_keys(tmp_path):

@@ -50,6 +50,15 @@ class PretrainingConfig:
     # BERT's next-sentence prediction; false = masked LM only (RoBERTa, XLM), for instances
     # built with pretraining_examples.random_next_prob 0.
     next_sentence_prediction: bool = True
+    # Weight of the alignment loss (models/pretraining_model.py `alignment_loss`: the bags of
+    # word-piece embeddings of a sentence's translations pulled together, multi-way in-batch
+    # contrastive), added to every step on `alignment_groups` aligned sentences; 0 = off.
+    # Needs pretraining_examples.parallel_sentences.
+    alignment_weight: float = setting(0.0, minimum=0.0, maximum=100.0)
+    alignment_temperature: float = setting(0.1, above=0.0, maximum=10.0)
+    # Aligned sentences (each in all its languages) per step, and pieces kept of each.
+    alignment_groups: int = setting(32, minimum=2, maximum=65536)
+    alignment_max_pieces: int = setting(64, minimum=1, maximum=8192)
     # Encoder shape overrides of the preset (num_layers, hidden_dim, num_heads,
     # intermediate_dim, max_sequence_length, dropout); vocab_size comes from the vocabulary.
     encoder: dict = dataclasses.field(default_factory=dict)

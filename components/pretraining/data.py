@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from components import contracts as c
 from components.pretraining_examples import layout
 from components.pretraining import masking
 
@@ -158,6 +159,53 @@ def mixed_language_records(pools: dict[str, list[str]], batch_size: int, *, seed
                                         reshuffle_each_iteration=True).repeat())
     choices = stratified_choices([weights[name] for name in names], batch_size, seed)
     return tf.data.Dataset.choose_from_datasets(datasets, choices)
+
+
+def make_parallel_dataset(files: Sequence[str], groups: int, max_pieces: int, *,
+                          seed: int | None) -> tf.data.Dataset:
+    """Batches of aligned sentences for the alignment loss, forever, shuffled.
+
+    Args:
+        files: the `parallel/` records of PretrainingExampleGen (components/contracts.py).
+        groups: sentences (each in all its languages) per batch.
+        max_pieces: word pieces kept of each sentence (its start).
+        seed: shuffle seed (None: unseeded).
+
+    Returns:
+        int32 [groups, languages, max_pieces] batches, 0-padded (a language a sentence lacks
+        is an all-zero row; languages = the most any sentence of the batch has).
+    """
+    features = {c.TOKEN_IDS: tf.io.VarLenFeature(tf.int64),
+                c.PIECE_COUNTS: tf.io.VarLenFeature(tf.int64)}
+
+    def parse(record):
+        parsed = tf.io.parse_single_example(record, features)
+        pieces = tf.RaggedTensor.from_row_lengths(tf.sparse.to_dense(parsed[c.TOKEN_IDS]),
+                                                  tf.sparse.to_dense(parsed[c.PIECE_COUNTS]))
+        return tf.cast(pieces[:, :max_pieces].to_tensor(shape=[None, max_pieces]), tf.int32)
+
+    records = tf.data.TFRecordDataset(list(files), compression_type="GZIP").cache()
+    # Shuffled pass after pass (not across passes): a sentence is not twice in one batch,
+    # except where a batch spans the end of a pass.
+    return (records.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat().map(parse)
+            .padded_batch(groups, padded_shapes=[None, max_pieces], drop_remainder=True)
+            .prefetch(2))
+
+
+def parallel_files_for(train_files: Sequence[str]) -> list[str]:
+    """The aligned-sentence records beside the training instances, checked non-empty.
+
+    Raises:
+        BadInputError: none there, naming the place and the setting that writes them.
+    """
+    pattern = layout.parallel_pattern(train_files[0])
+    files = [f for f in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(f)]
+    if not files or all(_first_record(f) is None for f in files):
+        raise BadInputError(
+            f"alignment data: no aligned sentences at {pattern} (pretraining.alignment_weight > 0 "
+            f"needs pretraining_examples.parallel_sentences: true and a corpus whose sentences "
+            f"two or more languages share)")
+    return sorted(files)
 
 
 def make_dataset(

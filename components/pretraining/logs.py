@@ -40,6 +40,9 @@ def log_step(writer, step_log, step: int, last: dict, window: dict, optimizer) -
         "nsp_loss": last["nsp_loss"],
         "mlm_accuracy": window["mlm_correct"] / max(window["mlm_count"], 1.0),
         "nsp_accuracy": window["nsp_correct"] / max(window["nsp_count"], 1.0),
+        # Translation pairs that picked their own translation among the batch's, both ways.
+        "alignment_loss": last["alignment_loss"],
+        "alignment_accuracy": window["alignment_correct"] / max(window["alignment_count"], 1.0),
         "learning_rate": float(optimizer.learning_rate),  # schedule value at the current iteration
     }
     with writer.as_default(step=step):

@@ -9,8 +9,8 @@ import tensorflow as tf
 from models.pretraining_model import MODEL_INPUTS, PretrainingModel, pretraining_losses
 
 # What a train step returns per call (summed over replicas; see make_train_step).
-STEP_OUTPUTS = ("loss", "mlm_loss", "nsp_loss", "mlm_correct", "mlm_count", "nsp_correct",
-                "nsp_count", "examples")
+STEP_OUTPUTS = ("loss", "mlm_loss", "nsp_loss", "alignment_loss", "mlm_correct", "mlm_count",
+                "nsp_correct", "nsp_count", "alignment_correct", "alignment_count", "examples")
 
 
 def model_inputs(batch: dict) -> dict:
@@ -25,6 +25,8 @@ def _replica_stats(stats: dict, batch_size) -> dict:
         "mlm_count": tf.reduce_sum(stats["mlm_count"]),
         "nsp_correct": tf.reduce_sum(stats["nsp_correct"]),
         "nsp_count": tf.reduce_sum(stats["nsp_count"]),
+        "alignment_correct": stats["alignment_correct"],
+        "alignment_count": stats["alignment_count"],
         "examples": tf.cast(batch_size, tf.float32),
     }
 
@@ -35,6 +37,8 @@ def make_train_step(
     strategy: tf.distribute.Strategy,
     jit_compile: bool = False,
     next_sentence_prediction: bool = True,
+    alignment_weight: float = 0.0,
+    alignment_temperature: float = 0.1,
 ) -> Callable[[dict], dict]:
     """Returns `step(batch) -> dict of float32 scalars` running one optimiser step.
 
@@ -42,7 +46,9 @@ def make_train_step(
     per-replica value produced by `strategy.experimental_distribute_dataset`. Losses in the
     result are means over replicas; `mlm_correct`, `mlm_count`, `nsp_correct`, `nsp_count`,
     `examples` are sums over the global batch. Without `next_sentence_prediction` the loss is
-    the MLM loss alone (the NSP head is still scored, untrained).
+    the MLM loss alone (the NSP head is still scored, untrained). With `parallel_ids` in the
+    batch, the alignment loss on those sentences is added with `alignment_weight`
+    (models/pretraining_model.py `alignment_loss`).
 
     With one replica the whole step (forward, backward, clipping, AdamW) is one XLA cluster when
     `jit_compile`; with several, XLA cannot hold the cross-replica all-reduce on every platform,
@@ -54,14 +60,16 @@ def make_train_step(
     def gradients(batch):
         with tf.GradientTape() as tape:
             outputs = model(model_inputs(batch), training=True)
-            stats = pretraining_losses(outputs, batch, next_sentence_prediction)
+            stats = pretraining_losses(outputs, batch, next_sentence_prediction,
+                                       alignment_weight, alignment_temperature)
             # Replica gradients are summed by the optimiser: scale so the sum is the mean.
             scaled_loss = stats["loss"] / replicas
         grads = tape.gradient(scaled_loss, variables)
         return grads, stats
 
     def summarize(stats, batch):
-        out = {key: stats[key] / replicas for key in ("loss", "mlm_loss", "nsp_loss")}
+        out = {key: stats[key] / replicas
+               for key in ("loss", "mlm_loss", "nsp_loss", "alignment_loss")}
         out.update(_replica_stats(stats, tf.shape(batch["token_ids"])[0]))
         return out
 

@@ -93,11 +93,12 @@ def weights_checksum(model: keras.Model) -> float:
     return float(sum(np.abs(np.asarray(w, dtype=np.float64)).sum() for w in model.get_weights()))
 
 
-def _distributed_dataset(strategy, files, hparams, masking_kwargs, start_step: int = 0):
+def _distributed_dataset(strategy, files, hparams, masking_kwargs, start_step: int = 0,
+                         parallel_files=None):
     def dataset_fn(context: tf.distribute.InputContext):
         # Each step takes one batch per replica; a pipeline feeds its share of the replicas.
         batches_per_step = context.num_replicas_in_sync // context.num_input_pipelines
-        return data.make_dataset(
+        batches = data.make_dataset(
             files,
             context.get_per_replica_batch_size(hparams.batch_size),
             hparams.seq_len,
@@ -108,6 +109,15 @@ def _distributed_dataset(strategy, files, hparams, masking_kwargs, start_step: i
             shard=(context.input_pipeline_id, context.num_input_pipelines),
             skip_batches=start_step * batches_per_step,
         )
+        if not parallel_files:
+            return batches
+        # The aligned sentences ride along in every batch (a resumed run reshuffles them).
+        seed = None if hparams.seed is None else hparams.seed * 1000 + context.input_pipeline_id + start_step
+        parallel = data.make_parallel_dataset(
+            parallel_files, context.get_per_replica_batch_size(hparams.alignment_groups),
+            hparams.alignment_max_pieces, seed=seed)
+        return tf.data.Dataset.zip((batches, parallel)).map(
+            lambda batch, ids: {**batch, "parallel_ids": ids})
 
     if hparams.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
@@ -265,10 +275,15 @@ def _train_steps(model, optimizer, strategy, hparams: PretrainingConfig, masking
     chief = run_checkpoints.chief
     writer = tf.summary.create_file_writer(str(log_dir / "train")) if chief else tf.summary.create_noop_writer()
     step_log = logs.open_step_log(step_log_path, start_step) if step_log_path else None
-    iterator = iter(_distributed_dataset(strategy, train_list, hparams, masking_kwargs, start_step))
+    parallel_files = data.parallel_files_for(train_list) if hparams.alignment_weight > 0 else None
+    iterator = iter(_distributed_dataset(strategy, train_list, hparams, masking_kwargs, start_step,
+                                         parallel_files))
     train_step = make_train_step(model, optimizer, strategy, jit_compile=jit,
-                                 next_sentence_prediction=hparams.next_sentence_prediction)
-    window = dict.fromkeys(("mlm_correct", "mlm_count", "nsp_correct", "nsp_count"), 0.0)
+                                 next_sentence_prediction=hparams.next_sentence_prediction,
+                                 alignment_weight=hparams.alignment_weight,
+                                 alignment_temperature=hparams.alignment_temperature)
+    window = dict.fromkeys(("mlm_correct", "mlm_count", "nsp_correct", "nsp_count",
+                            "alignment_correct", "alignment_count"), 0.0)
     # A per-batch bar only on a terminal that asked for it; one progress line otherwise.
     bar = tqdm.tqdm(total=hparams.train_steps, initial=start_step, desc="pretraining",
                     unit="step", disable=not (chief and progress.per_batch_bars()))

@@ -18,7 +18,9 @@ Per split (train, eval), independently:
 6. with `translation_fraction` > 0 (training split only): group sentences that share
    (doc_id, sentence_index) across languages (a parallel corpus: NTREX line, SIB-200
    index_id) and build translation pairs (XLM's TLM, `builder.translation_pairs`) so that
-   they make that share of the split;
+   they make that share of the split; with `parallel_sentences`, also write those aligned
+   sentences themselves (`<output>/parallel/`, components/contracts.py), for the trainer's
+   alignment loss;
 7. write GZIP TFRecords of tf.Example (components/contracts.py), one set of files per language
    (`data_tfrecord-<language>-00000-of-00002.gz`, at most RECORDS_PER_FILE records each),
    every record at a random place: a file is a random sample of its language in random order
@@ -292,7 +294,7 @@ def _split_counts(label_counts) -> dict:
             "by_next_sentence_label": by_label}
 
 
-def _write_counts(_, output_uri, params_json, **side):
+def _write_counts(_, output_uri, params_json, parallel_count=None, **side):
     splits = {split: _split_counts(side[f"counts_{split}"]) for split in SPLITS}
     by_language: dict[str, int] = {}
     for split, counts in splits.items():
@@ -305,6 +307,8 @@ def _write_counts(_, output_uri, params_json, **side):
     summary = {"splits": splits, "by_language": dict(sorted(by_language.items())),
                "plan": {split: side[f"plan_{split}"] for split in SPLITS},
                "params": json.loads(params_json)}
+    if parallel_count is not None:
+        summary["parallel_sentences"] = parallel_count
     tf.io.gfile.makedirs(output_uri)
     with tf.io.gfile.GFile(os.path.join(output_uri, COUNTS_FILE), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
@@ -379,11 +383,13 @@ class TokenizeTranslations(_TokenizingDoFn):
     """Batches of ((doc_id, index), [(language, text)]) -> ((doc_id, index), {language: ids})."""
 
     def process(self, batch):
+        # sorted: one text per language, chosen the same way on every runner; the ids come back
+        # in the order the texts went in.
+        batch = [(key, sorted(translations)) for key, translations in batch]
         texts = [text for _, translations in batch for _, text in translations]
         ids = iter(self._tokenize(texts) if texts else [])
         for key, translations in batch:
-            # sorted: one text per language, chosen the same way on every runner.
-            yield key, {language: list(next(ids)) for language, _ in sorted(translations)}
+            yield key, {language: list(next(ids)) for language, _ in translations}
 
 
 def translation_passes(mlm_plan: dict, candidates: int, fraction: float) -> float:
@@ -407,17 +413,21 @@ def _build_translations(keyed, passes, params, seed, split):
     yield from _chunks(instances, f"tlm/{doc_id}/{index}")
 
 
-def _translation_chunks(parsed, vocab_dir, loader, plan, params, seed, split, fraction, label):
-    """Parsed sentences -> Chunks of translation pairs (a `fraction` of the split)."""
-    aligned = (parsed
-               | label("KeyBySentence") >> beam.Map(_key_by_sentence)
-               | label("GroupTranslations") >> beam.GroupByKey()
-               | label("Parallel") >> beam.Filter(
-                   lambda kv: len({language for language, _ in kv[1]}) >= 2)
-               | label("BatchTranslations") >> beam.BatchElements(min_batch_size=8,
-                                                                   max_batch_size=256)
-               | label("TokenizeTranslations") >> beam.ParDo(TokenizeTranslations(vocab_dir,
-                                                                                 loader)))
+def _aligned_sentences(parsed, vocab_dir, loader, label):
+    """Parsed sentences -> ((doc_id, index), {language: token ids}) of the sentences that two
+    or more languages share."""
+    return (parsed
+            | label("KeyBySentence") >> beam.Map(_key_by_sentence)
+            | label("GroupTranslations") >> beam.GroupByKey()
+            | label("Parallel") >> beam.Filter(
+                lambda kv: len({language for language, _ in kv[1]}) >= 2)
+            | label("BatchTranslations") >> beam.BatchElements(min_batch_size=8,
+                                                                max_batch_size=256)
+            | label("TokenizeTranslations") >> beam.ParDo(TokenizeTranslations(vocab_dir, loader)))
+
+
+def _translation_chunks(aligned, plan, params, seed, split, fraction, label):
+    """Aligned sentences -> Chunks of translation pairs (a `fraction` of the split)."""
     candidates = (aligned
                   | label("PairsPerPass") >> beam.Map(
                       lambda kv: sum(1 for ids in kv[1].values() if ids))
@@ -436,6 +446,7 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
                                params: builder.InstanceParams, smoothing: float = 0.7,
                                seed: int = 12345, target_instances: int = 0,
                                docs_per_shard: int = 1_000, translation_fraction: float = 0.0,
+                               parallel_sentences: bool = False,
                                tokenizer_loader: Optional[TokenizerLoader] = None) -> None:
     """Adds the whole graph to `pipeline` (the caller runs it).
 
@@ -455,6 +466,8 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
       translation_fraction: share of translation pairs (XLM's TLM) in the training split, made
         from sentences that share (doc_id, sentence_index) across languages; 0 = none (M-BERT).
         The eval split stays monolingual, so held-out MLM figures stay comparable.
+      parallel_sentences: also write the training split's aligned sentences (two or more
+        languages) to `<output>/parallel/` (components/contracts.py), for the alignment loss.
       tokenizer_loader: vocab_dir -> tokenizer function; the shared tokenizer by default.
     """
     from components.pretraining_examples.tokenizers import load_tokenizer_fn
@@ -494,10 +507,14 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
             | with_split("GroupShards") >> beam.GroupByKey()
             | with_split("Build") >> beam.FlatMap(_build_group, plan=beam.pvalue.AsSingleton(plan),
                                                   params=params, seed=seed, split=split))
-        if split == "train" and translation_fraction > 0:
-            translations = _translation_chunks(parsed, vocab_dir, loader, plan, params, seed,
-                                               split, translation_fraction, with_split)
-            chunks = (chunks, translations) | with_split("AllChunks") >> beam.Flatten()
+        if split == "train" and (translation_fraction > 0 or parallel_sentences):
+            aligned = _aligned_sentences(parsed, vocab_dir, loader, with_split)
+            if translation_fraction > 0:
+                translations = _translation_chunks(aligned, plan, params, seed, split,
+                                                   translation_fraction, with_split)
+                chunks = (chunks, translations) | with_split("AllChunks") >> beam.Flatten()
+            if parallel_sentences:
+                side["parallel_count"] = _write_parallel(aligned, output_uri, seed, with_split)
         side[f"counts_{split}"] = _write_split(pipeline, chunks, output_uri, split, seed, with_split)
         side[f"plan_{split}"] = beam.pvalue.AsSingleton(plan)
     params_json = json.dumps({
@@ -505,6 +522,7 @@ def build_pretraining_examples(pipeline: beam.Pipeline, *, examples_uri: str | S
                                                   "random_next_prob")},
         "smoothing": smoothing, "seed": seed, "target_instances": target_instances,
         "docs_per_shard": docs_per_shard, "translation_fraction": translation_fraction,
+        "parallel_sentences": parallel_sentences,
         "cls_id": params.cls_id, "sep_id": params.sep_id, "pad_id": params.pad_id})
     _ = (pipeline
          | "CountsTrigger" >> beam.Create([None])
@@ -558,6 +576,40 @@ def _write_split(pipeline, chunks, output_uri: str, split: str, seed: int, with_
              _write_language_file, directory=c.split_dir(output_uri, split),
              files=beam.pvalue.AsSingleton(files)))
     return label_counts
+
+
+def parallel_example(translations: dict) -> bytes:
+    """One aligned sentence ({language: token ids}) as a serialized tf.Example
+    (components/contracts.py: token_ids, piece_counts, languages; languages sorted)."""
+    languages = sorted(translations)
+    feature = {
+        c.TOKEN_IDS: tf.train.Feature(int64_list=tf.train.Int64List(
+            value=[i for language in languages for i in translations[language]])),
+        c.PIECE_COUNTS: tf.train.Feature(int64_list=tf.train.Int64List(
+            value=[len(translations[language]) for language in languages])),
+        c.LANGUAGES: tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[language.encode("utf-8") for language in languages])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write_parallel(aligned, output_uri: str, seed: int, with_split):
+    """Writes the aligned sentences (one GZIP TFRecord file, in a seeded random order: the
+    trainer shuffles again) and returns their count as a side input (none written: no file)."""
+    _ = (aligned
+         | with_split("ParallelExamples") >> beam.Map(
+             lambda kv: (None, (stable_bucket(f"{seed}/parallel/{kv[0]}", 2**31),
+                                parallel_example(kv[1]))))
+         | with_split("ParallelGroup") >> beam.GroupByKey()
+         | with_split("ParallelWrite") >> beam.Map(
+             _write_parallel_file, path=os.path.join(output_uri, c.PARALLEL_DIR,
+                                                     f"{FILE_PREFIX}-00000-of-00001.gz")))
+    return beam.pvalue.AsSingleton(aligned | with_split("ParallelCount") >> beam.combiners.Count.Globally())
+
+
+def _write_parallel_file(keyed, path: str) -> None:
+    _, records = keyed
+    _write_records(path, [record for _, record in sorted(records)])
 
 
 def _scale_like(plan: dict, train_plan: dict, dupe_factor: int, smoothing: float) -> dict:

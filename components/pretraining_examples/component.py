@@ -49,7 +49,8 @@ def run_pretraining_example_gen(pipeline: beam.Pipeline, *, examples_uri: str | 
             p, examples_uri=examples_uri, split_names=split_names, vocab_dir=vocab_dir,
             output_uri=output_uri, params=params, smoothing=config.smoothing, seed=config.seed,
             target_instances=config.target_instances, docs_per_shard=config.docs_per_shard,
-            translation_fraction=config.translation_fraction, tokenizer_loader=tokenizer_loader)
+            translation_fraction=config.translation_fraction,
+            parallel_sentences=config.parallel_sentences, tokenizer_loader=tokenizer_loader)
     counts = graph.read_counts(output_uri)
     if counts["splits"]["train"]["total"] == 0:
         plan = counts["plan"]["train"]

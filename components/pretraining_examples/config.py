@@ -30,6 +30,9 @@ class PretrainingExamplesConfig:
     # Share of translation pairs (XLM's TLM) among the training instances, made from sentences
     # aligned across languages (NTREX lines, SIB-200 index_id); 0 = plain M-BERT.
     translation_fraction: float = fraction(0.0)
+    # Also write those aligned sentences themselves (`<output>/parallel/`), for the trainer's
+    # alignment loss (pretraining.alignment_weight).
+    parallel_sentences: bool = False
     # All randomness derives from it (per language and shard, not a global RNG).
     seed: int = setting(12345, minimum=0, maximum=SEED_MAX)
     # Wanted number of training instances (expected); 0 = the natural size.

@@ -42,6 +42,12 @@ def counts_path(split_file: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(split_file)), COUNTS_FILE)
 
 
+def parallel_pattern(split_file: str) -> str:
+    """The aligned-sentence records (`<uri>/parallel/*.gz`) of the artifact of a file under
+    `<uri>/Split-<split>/`."""
+    return contracts.parallel_pattern(os.path.dirname(os.path.dirname(split_file)))
+
+
 def split_of(split_file: str) -> Optional[str]:
     """`train` for a file under `<uri>/Split-train/`; None elsewhere."""
     folder = os.path.basename(os.path.dirname(split_file))
