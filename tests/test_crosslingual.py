@@ -117,6 +117,19 @@ def test_summary_means_and_the_every_seed_verdict():
     assert xl.summarise(results)["pretrained_en_beats_random_init_en"] is None
 
 
+def test_summary_reports_the_aligned_setting_beside_the_issue_targets():
+    results = _results()
+    assert xl.summarise(results)["pretrained_aligned_en_beats_random_init_en"] is None
+    results["settings"]["pretrained_aligned_en"] = results["settings"].pop("pretrained_en")
+    summary = xl.summarise(results)
+    assert summary["pretrained_aligned_en_beats_random_init_en"] is True
+    assert summary["pretrained_aligned_en_english_accuracy"] == 0.85
+    assert summary["pretrained_aligned_en_english_at_least_0.55"] is True
+    # The issue's own targets still read pretrained_en, absent here.
+    assert summary["pretrained_en_beats_random_init_en"] is None
+    assert summary["pretrained_en_english_at_least_0.55"] is None
+
+
 def test_table_rows_columns_and_ranges():
     table = xl.format_table(_results())
     lines = table.splitlines()
