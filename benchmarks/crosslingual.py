@@ -485,10 +485,12 @@ def draw_chart(results: dict[str, Any], path: str | os.PathLike, metric: str = "
     bar, gap = 12, 14
     group = bar * len(settings) + gap
     left, top, bottom, height = 56, 40, 80, 320
-    width = max(left + 20 + group * max(1, len(tags)), left + 140 * len(settings) + 20)
+    font = ImageFont.load_default(size=12)
+    # One legend entry per setting, spaced for the longest name (pretrained_aligned_en).
+    legend_step = int(max((font.getlength(name) for name in settings), default=0)) + 30
+    width = max(left + 20 + group * max(1, len(tags)), left + legend_step * len(settings) + 20)
     image = Image.new("RGB", (width, top + height + bottom), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=12)
     draw.text((left, 10), f"SIB-200 test {metric} by language (mean over seeds, whisker = min-max)",
               fill="black", font=font)
     draw_percent_grid(draw, left, top, height, width, font)
@@ -508,7 +510,7 @@ def draw_chart(results: dict[str, Any], path: str | os.PathLike, metric: str = "
                        (middle, top + height - height * min(values))], fill="black")
         draw.text((x0, top + height + 6), tag, fill="black", font=font)
     draw_legend(draw, [(setting, _COLOURS.get(setting, (200, 120, 40))) for setting in settings],
-                left, top + height + 40, 140, font)
+                left, top + height + 40, legend_step, font)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG")
